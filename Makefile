@@ -1,0 +1,60 @@
+# ordertriage — one command surface. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+KAFKA := deploy/kafka/kafka.sh
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+.PHONY: install
+install: $(STAMP) ## create .venv with the pinned dependencies (requirements.lock)
+
+.PHONY: lock
+lock: ## re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+.PHONY: broker
+broker: ## start the local single-node KRaft broker (no-op with KAFKA_BOOTSTRAP set)
+	$(KAFKA) start
+	$(KAFKA) wait-ready
+
+.PHONY: broker-stop
+broker-stop: ## stop the local broker
+	$(KAFKA) stop
+
+.PHONY: demo
+demo: install broker ## broker + worker + sample orders + live summary (Ctrl-C stops it all)
+	$(BIN)/python -m streams.demo
+
+.PHONY: test
+test: install broker ## unit, agent and integration tests (starts the local broker)
+	$(BIN)/python -m pytest
+
+.PHONY: lint
+lint: install ## ruff, mypy strict on the core and schemas, exported JSON Schema freshness
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+.PHONY: schemas
+schemas: install ## re-export the JSON Schema files in schemas/json/
+	$(BIN)/python -m schemas.export
+
+.PHONY: clean
+clean: ## stop the broker, remove .venv and caches
+	-$(KAFKA) stop
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

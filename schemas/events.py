@@ -1,0 +1,189 @@
+"""The event contract: every record ordertriage reads or writes, as pydantic v2 models.
+
+These models are the single source of truth: the JSON Schema files in ``schemas/json/`` are
+exported from them (``make schemas``) and a test fails when the files are stale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+# Money is decimal, never float: JSON strings ("12800.00") or integers are accepted.
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+
+
+class Status(StrEnum):
+    """Order statuses; allowed transitions live in ``streams.classify.lifecycle``."""
+
+    NEW = "new"
+    CONFIRMED = "confirmed"
+    PROCESSING = "processing"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+
+
+class StatusCategory(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CLOSED = "closed"
+
+
+class CustomerType(StrEnum):
+    ENTERPRISE = "enterprise"
+    INDIVIDUAL = "individual"
+
+
+class CustomerSegment(StrEnum):
+    VIP = "vip"
+    NEW = "new"
+    REGULAR = "regular"
+
+
+class ValueTier(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class _Inbound(BaseModel):
+    """Upstream systems evolve: unknown fields are kept (and counted), never rejected."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Customer(_Inbound):
+    customer_id: Identifier
+    type: CustomerType
+    vip: bool = False
+    # Personal data: used for nothing but kept out of every output event.
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class Item(_Inbound):
+    sku: Identifier
+    product_type: Identifier
+    quantity: int = Field(ge=1, le=1_000_000)
+    unit_price: Money
+
+
+class Order(_Inbound):
+    order_id: Identifier
+    currency: CurrencyCode
+    total_amount: Money
+    channel: Identifier
+    region: Identifier
+    customer: Customer
+    items: list[Item] = Field(min_length=1, max_length=1000)
+
+
+class OrderCreated(_Inbound):
+    """``orders.created``: a new order; it starts in status ``new``. Keyed by ``order_id``."""
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    order: Order
+
+
+class StatusChanged(_Inbound):
+    """``orders.status-changed``: an order moved between statuses. Keyed by ``order_id``."""
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    order_id: Identifier
+    from_status: Status
+    to_status: Status
+    changed_by: str | None = None
+
+
+class _Outbound(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassifiedOrder(_Outbound):
+    """``orders.classified``: the order's full classification after one event. No contact data."""
+
+    order_id: str
+    event_id: str = Field(description="event_id of the input event that caused this record")
+    cause: Literal["order-created", "status-changed"]
+    occurred_at: datetime
+    classified_at: datetime
+    customer_id: str
+    customer_type: CustomerType
+    customer_segment: CustomerSegment
+    product_types: list[str]
+    primary_product_type: str
+    value_tier: ValueTier
+    total_amount: Decimal
+    currency: str
+    item_count: int
+    channel: str
+    region: str
+    status: Status
+    status_category: StatusCategory
+    tags: list[str]
+    priority: Priority
+    rules_version: str
+    reasons: dict[str, str] = Field(description="per dimension, why it got its value")
+
+
+class Notification(_Outbound):
+    """``orders.notifications``: someone should act. ``notification_id`` is deterministic."""
+
+    notification_id: str
+    kind: str
+    recipient_role: str
+    severity: Literal["info", "warning", "high", "critical"]
+    order_id: str
+    message: str
+    cause_event_id: str
+    priority: Priority
+    rules_version: str
+    created_at: datetime
+
+
+class DimensionCount(_Outbound):
+    dimension: str
+    value: str
+    count: int
+    amounts: dict[str, Decimal] = Field(description="summed order amount per currency")
+
+
+class AnalyticsWindow(_Outbound):
+    """``orders.analytics``: counts and amounts per dimension value for one closed window.
+
+    Aggregates are per source partition (``partition``); a window that receives late events
+    after it was published is published again with a higher ``revision`` carrying the full
+    counts, so consumers keep the highest revision per ``window_id``.
+    """
+
+    window_id: str
+    window_seconds: int
+    window_start: datetime
+    window_end: datetime
+    partition: int
+    revision: int
+    events: int
+    counts: list[DimensionCount]
+    published_at: datetime

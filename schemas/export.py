@@ -1,0 +1,54 @@
+"""Export the JSON Schema of every event to ``schemas/json/`` (``python -m schemas.export``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from schemas.events import (
+    AnalyticsWindow,
+    ClassifiedOrder,
+    Notification,
+    OrderCreated,
+    StatusChanged,
+)
+
+OUT_DIR = Path(__file__).parent / "json"
+
+#: file name -> model; one file per topic's value.
+EXPORTS: dict[str, type[BaseModel]] = {
+    "orders.created.schema.json": OrderCreated,
+    "orders.status-changed.schema.json": StatusChanged,
+    "orders.classified.schema.json": ClassifiedOrder,
+    "orders.notifications.schema.json": Notification,
+    "orders.analytics.schema.json": AnalyticsWindow,
+}
+
+
+def render(model: type[BaseModel], mode: str) -> str:
+    schema = model.model_json_schema(mode="validation" if mode == "in" else "serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def rendered() -> dict[str, str]:
+    out = {}
+    for name, model in EXPORTS.items():
+        mode = "in" if model in (OrderCreated, StatusChanged) else "out"
+        out[name] = render(model, mode)
+    return out
+
+
+def main() -> int:
+    OUT_DIR.mkdir(exist_ok=True)
+    for name, text in rendered().items():
+        (OUT_DIR / name).write_text(text)
+        print(f"wrote {OUT_DIR / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Everything keyed by order id, in one agent so one worker owns each order's state.
+
+Reads three co-partitioned topics: enriched created orders, upstream status changes, and
+ticks (timed work: closing analytics windows, expiring parked status changes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from faust import StreamT
+from faust.types.tuples import Message
+
+from schemas.codec import DecodeError, decode, unknown_fields
+from schemas.events import ClassifiedOrder, StatusChanged
+from streams.app import app, deadletters, metrics, rules, settings, tables, topics
+from streams.classify import analytics
+from streams.classify.engine import classify_created, classify_status_change
+from streams.classify.lifecycle import InvalidTransition
+from streams.classify.notify import notifications_for
+from streams.deadletters import source_of
+from streams.records import EnrichedOrder, OrderState, ParkedStatus, ParkedStatuses, Source, Tick
+
+log = logging.getLogger("ordertriage.orders")
+
+ENRICHED = topics.enriched.get_topic_name()
+STATUS = topics.status_changed.get_topic_name()
+TICKS = topics.ticks.get_topic_name()
+
+
+@app.agent(topics.order_stream, name="order-book")
+async def order_book(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        message = event.message
+        started = time.perf_counter()
+        try:
+            if message.topic == ENRICHED:
+                await on_created(EnrichedOrder.model_validate_json(message.value))
+            elif message.topic == STATUS:
+                metrics.events_consumed.labels(topic=message.topic).inc()
+                await on_status(message)
+            else:
+                await on_tick(Tick.model_validate_json(message.value), message.partition)
+                continue
+        except Exception as exc:
+            # A bug for one order must not stop the stream: record it, dead-letter, go on.
+            log.exception(
+                "processing failed for %s[%d]@%d", message.topic, message.partition, message.offset
+            )
+            await deadletters.send(
+                value=message.value,
+                source=source_of(message),
+                code="processing_error",
+                reason=f"{type(exc).__name__}: {exc}",
+                error_class=type(exc).__name__,
+            )
+        metrics.processing_seconds.labels(topic=message.topic).observe(
+            time.perf_counter() - started
+        )
+
+
+async def on_created(enriched: EnrichedOrder) -> None:
+    created = enriched.event
+    order_id = created.order.order_id
+    if order_id in tables.orders:
+        await deadletters.send(
+            value=created.model_dump_json().encode(),
+            source=enriched.source,
+            code="duplicate_order",
+            reason=f"order {order_id} already exists (created for another customer?)",
+            error_class="Duplicate",
+        )
+        return
+    record = classify_created(created, enriched.customer, rules, now=_now())
+    tables.orders[order_id] = OrderState(
+        classification=record, applied_event_ids=[created.event_id]
+    )
+    await publish(None, record, enriched.source.timestamp)
+    parked = tables.parked.pop(order_id, None)
+    if parked is not None:
+        metrics.parked_status_events.dec(len(parked.events))
+        await replay_parked(parked)
+
+
+async def on_status(message: Message) -> None:
+    source = source_of(message)
+    try:
+        change = decode(StatusChanged, message.value, max_bytes=settings.max_value_bytes)
+    except DecodeError as exc:
+        await deadletters.send(
+            value=message.value,
+            source=source,
+            code=exc.code,
+            reason=exc.reason,
+            error_class="DecodeError",
+        )
+        return
+    if unknown_fields(change):
+        metrics.unknown_fields.labels(topic=message.topic).inc()
+    state = tables.orders.get(change.order_id)
+    if state is None:
+        # Created orders take two internal hops, so their status changes often overtake them.
+        parked = tables.parked.get(change.order_id) or ParkedStatuses()
+        entry = ParkedStatus(raw=message.value.decode(), source=source, parked_at=time.time())
+        tables.parked[change.order_id] = ParkedStatuses(events=[*parked.events, entry])
+        metrics.parked_status_events.inc()
+        return
+    await apply_status(state, change, message.value, source)
+
+
+async def apply_status(
+    state: OrderState, change: StatusChanged, raw: bytes, source: Source
+) -> None:
+    if change.event_id in state.applied_event_ids:
+        await deadletters.send(
+            value=raw,
+            source=source,
+            code="duplicate_event",
+            reason=f"event {change.event_id} was already applied",
+            error_class="Duplicate",
+        )
+        return
+    before = state.classification
+    try:
+        after = classify_status_change(before, change, now=_now())
+    except InvalidTransition as exc:
+        await deadletters.send(
+            value=raw,
+            source=source,
+            code=exc.code,
+            reason=exc.reason,
+            error_class="InvalidTransition",
+        )
+        return
+    applied = [*state.applied_event_ids, change.event_id][-settings.dedupe_history :]
+    tables.orders[change.order_id] = OrderState(classification=after, applied_event_ids=applied)
+    await publish(before, after, source.timestamp)
+
+
+async def replay_parked(parked: ParkedStatuses) -> None:
+    """Apply status changes that waited for their order, in event-time order."""
+    changes = [(StatusChanged.model_validate_json(p.raw), p) for p in parked.events]
+    for change, entry in sorted(changes, key=lambda c: c[0].occurred_at):
+        state = tables.orders[change.order_id]
+        await apply_status(state, change, entry.raw.encode(), entry.source)
+
+
+async def publish(before: ClassifiedOrder | None, after: ClassifiedOrder, timestamp: float) -> None:
+    """Classified record, notifications, metrics and window aggregates for one change."""
+    now = _now()
+    await topics.classified.send(key=after.order_id.encode(), value=after)
+    for dimension, value in analytics.contributions(after):
+        metrics.orders_classified.labels(dimension=dimension, value=value).inc()
+    metrics.event_time_lag_seconds.labels(topic=after.cause).observe(
+        max(0.0, (now - after.occurred_at).total_seconds())
+    )
+    for notification in notifications_for(before, after, now=now):
+        await topics.notifications.send(key=after.order_id.encode(), value=notification)
+        metrics.notifications.labels(kind=notification.kind).inc()
+    partition = _current_partition()
+    for size in settings.analytics_windows:
+        start = analytics.window_start(timestamp, size)
+        if analytics.is_expired_start(
+            start, size, time.time(), settings.analytics_retention_seconds
+        ):
+            metrics.analytics_late_events.inc()
+            continue
+        key = analytics.window_key(size, start, partition)
+        window = tables.windows.get(key) or analytics.WindowState(
+            window_seconds=size, start=start, partition=partition
+        )
+        tables.windows[key] = analytics.add(window, after)
+
+
+async def on_tick(tick: Tick, partition: int) -> None:
+    """Timed work for one partition, run inside the stream so table writes have a partition."""
+    now = tick.now
+    for order_id, parked in list(tables.parked.items()):
+        expired = [
+            p
+            for p in parked.events
+            if p.source.partition == partition
+            and p.parked_at + settings.status_grace_seconds <= now
+        ]
+        if not expired:
+            continue
+        kept = [p for p in parked.events if p not in expired]
+        if kept:
+            tables.parked[order_id] = ParkedStatuses(events=kept)
+        else:
+            del tables.parked[order_id]
+        metrics.parked_status_events.dec(len(expired))
+        for entry in expired:
+            await deadletters.send(
+                value=entry.raw.encode(),
+                source=entry.source,
+                code="unknown_order",
+                reason=f"no order {order_id} arrived within {settings.status_grace_seconds:g}s",
+                error_class="UnknownOrder",
+            )
+    published_at = datetime.fromtimestamp(now, UTC)
+    for key, window in list(tables.windows.items()):
+        if window.partition != partition:
+            continue
+        if analytics.is_due(window, now, settings.analytics_lateness_seconds):
+            await topics.analytics.send(
+                key=key.encode(), value=analytics.to_event(window, published_at)
+            )
+            metrics.analytics_windows_published.labels(
+                window_seconds=str(window.window_seconds)
+            ).inc()
+            window.published_revision = window.revision
+            tables.windows[key] = window
+        elif analytics.is_expired(window, now, settings.analytics_retention_seconds):
+            del tables.windows[key]
+
+
+def _current_partition() -> int:
+    from faust.streams import current_event
+
+    event = current_event()
+    assert event is not None
+    return event.message.partition
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

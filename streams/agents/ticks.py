@@ -1,0 +1,33 @@
+"""Start-up and timed work: output topics declared, and a clock for the order agent.
+
+Faust refuses table writes outside a stream (there is no partition to write the changelog
+to), so timed work cannot run in a timer. The timer only sends a tick to every owned
+partition of the ticks topic; the order agent does the work when the tick arrives, in order
+with that partition's events.
+"""
+
+from __future__ import annotations
+
+import time
+
+from streams.app import app, settings, topics
+from streams.records import Tick
+
+TICKS = topics.ticks.get_topic_name()
+
+
+@app.task
+async def declare_outputs() -> None:
+    """Create output topics at start-up, so consumers can subscribe before the first record."""
+    for topic in topics.outputs:
+        await topic.maybe_declare()
+
+
+@app.timer(interval=settings.tick_interval_seconds)
+async def send_ticks() -> None:
+    if app.rebalancing:
+        return
+    tick = Tick(now=time.time())
+    for tp in app.consumer.assignment():
+        if tp.topic == TICKS:
+            await topics.ticks.send(value=tick, partition=tp.partition)

@@ -1,0 +1,72 @@
+"""The Faust app, built from settings. ``faust -A streams.app worker`` finds ``app`` here."""
+
+from __future__ import annotations
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import CollectorRegistry
+
+from streams import codecs
+from streams.classify.config import ClassificationConfig
+from streams.deadletters import DeadLetters
+from streams.metrics import Metrics
+from streams.settings import get_settings
+from streams.tables import Tables
+from streams.topics import Topics
+
+settings = get_settings()
+codecs.register()
+
+app = faust.App(
+    settings.app_id,
+    broker=f"kafka://{settings.bootstrap}",
+    store=settings.store,
+    datadir=str(settings.data_dir),
+    # At-least-once plus idempotent state updates and deterministic output ids: Faust's
+    # exactly_once mode has open duplicate and rebalance bugs (faust-streaming #517, #323).
+    processing_guarantee="at_least_once",
+    consumer_auto_offset_reset="earliest",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
+    web_host=settings.web_host,
+    web_bind=settings.web_host,
+    web_port=settings.web_port,
+    # Debug pages off: they list tables, keys and assignments to anyone who can connect.
+    web_router_enabled=False,
+    web_tables_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
+    debug=False,
+    autodiscover=False,
+)
+
+registry = CollectorRegistry()
+metrics = Metrics.create(registry)
+setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="faust")
+
+rules = (
+    ClassificationConfig.from_yaml(settings.rules_file)
+    if settings.rules_file
+    else ClassificationConfig()
+)
+metrics.rules_info.labels(version=rules.version).set(1)
+
+topics = Topics(app, settings)
+tables = Tables(app, settings)
+deadletters = DeadLetters(topics.deadletter, metrics)
+
+# Registers agents, timers and web views on ``app`` (they import the objects above).
+from streams import agents, web  # noqa: E402
+
+__all__ = [
+    "agents",
+    "app",
+    "deadletters",
+    "metrics",
+    "registry",
+    "rules",
+    "settings",
+    "tables",
+    "topics",
+    "web",
+]

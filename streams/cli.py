@@ -1,0 +1,114 @@
+"""The ``ordertriage`` command: run the worker, produce sample orders, tail a topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from datetime import UTC, datetime
+
+import click
+import orjson
+from rich.console import Console
+from rich.syntax import Syntax
+
+from streams.settings import get_settings
+
+console = Console()
+
+
+@click.group()
+def main() -> None:
+    """ordertriage: classify sales orders on a Kafka stream."""
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker (Faust) with the settings from the environment."""
+    from streams.app import app, settings
+
+    sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", settings.log_level]
+    app.main()
+
+
+@main.command("produce-sample")
+@click.option("--count", default=100, show_default=True, help="orders to create")
+@click.option("--rate", default=0.0, help="records per second (0 = as fast as possible)")
+@click.option("--seed", type=int, default=None, help="seed (default: from the clock)")
+@click.option("--bad-share", default=0.03, show_default=True, help="share of bad records")
+def produce_sample(count: int, rate: float, seed: int | None, bad_share: float) -> None:
+    """Produce a realistic, seeded stream of orders and status changes."""
+    from streams.kafka_io import produce
+    from streams.sample import SampleStream
+
+    settings = get_settings()
+    seed = seed if seed is not None else int(time.time()) % 1_000_000
+    stream = SampleStream(count, seed=seed, bad_share=bad_share, prefix=settings.topic_prefix)
+    started = time.monotonic()
+    sent = asyncio.run(produce(settings.bootstrap, stream, rate=rate))
+    took = time.monotonic() - started
+    console.print(
+        f"produced {sent} records for {count} orders (seed {seed}) to {settings.bootstrap}"
+        f" in {took:.1f}s"
+    )
+
+
+@main.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="start at the oldest record")
+@click.option("--max", "max_records", type=int, default=None, help="stop after N records")
+@click.option("--idle-timeout", type=float, default=None, help="stop after N idle seconds")
+def tail(
+    topic: str, from_beginning: bool, max_records: int | None, idle_timeout: float | None
+) -> None:
+    """Pretty-print the records of TOPIC (values as JSON, dead-letter reasons from headers)."""
+    from streams.kafka_io import records
+
+    settings = get_settings()
+
+    async def run() -> None:
+        seen = 0
+        async for record in records(
+            settings.bootstrap, [topic], from_beginning=from_beginning, idle_timeout=idle_timeout
+        ):
+            print_record(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.timestamp,
+                record.key,
+                record.value,
+                record.headers,
+            )
+            seen += 1
+            if max_records is not None and seen >= max_records:
+                return
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+def print_record(
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]] | tuple[()],
+) -> None:
+    when = datetime.fromtimestamp(timestamp / 1000, UTC).isoformat(timespec="milliseconds")
+    k = key.decode("utf-8", "replace") if key else "-"
+    console.print(f"[bold cyan]{topic}[/][{partition}]@{offset} [dim]{when}[/] key=[bold]{k}[/]")
+    for name, raw in headers or ():
+        console.print(f"  [yellow]{name}[/]: {raw.decode('utf-8', 'replace')}")
+    try:
+        text = orjson.dumps(orjson.loads(value or b""), option=orjson.OPT_INDENT_2).decode()
+        console.print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
+    except orjson.JSONDecodeError:
+        console.print(f"  [red]not JSON[/]: {value!r:.300}")
+
+
+if __name__ == "__main__":
+    main()

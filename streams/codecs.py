@@ -1,0 +1,48 @@
+"""Pydantic models as Faust's wire format: one codec per stored or internal model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.serializers import codecs
+from pydantic import BaseModel
+
+from schemas.events import ClassifiedOrder
+from streams.classify.analytics import WindowState
+from streams.classify.customers import CustomerStats
+from streams.records import EnrichedOrder, OrderState, ParkedStatuses, Tick
+
+
+class PydanticCodec(codecs.Codec):
+    """Serialize any model with ``model_dump_json``; deserialize into ``model`` when given."""
+
+    def __init__(self, model: type[BaseModel] | None = None, **kwargs: Any) -> None:
+        self.model = model
+        super().__init__(**kwargs)
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, BaseModel):
+            return obj.model_dump_json().encode()
+        raise TypeError(f"expected a pydantic model, got {type(obj).__name__}")
+
+    def _loads(self, s: bytes) -> Any:
+        if self.model is None:
+            raise TypeError("this codec only serializes; decode inputs with schemas.codec")
+        return self.model.model_validate_json(s)
+
+
+CODECS: dict[str, type[BaseModel] | None] = {
+    "pydantic": None,
+    "classified_order": ClassifiedOrder,
+    "enriched_order": EnrichedOrder,
+    "order_state": OrderState,
+    "customer_stats": CustomerStats,
+    "parked_statuses": ParkedStatuses,
+    "window_state": WindowState,
+    "tick": Tick,
+}
+
+
+def register() -> None:
+    for name, model in CODECS.items():
+        codecs.register(name, PydanticCodec(model))

@@ -1,0 +1,94 @@
+"""Where a record came from, and how what cannot be processed reaches the dead letters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from faust.types import TopicT
+from faust.types.tuples import Message
+
+from streams.metrics import Metrics
+from streams.records import Source
+
+log = logging.getLogger("ordertriage")
+
+DLQ = "ordertriage.dlq."
+#: Header carrying the original record's coordinates across internal topics.
+SOURCE_HEADER = "ordertriage.source"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def source_of(message: Message) -> Source:
+    key = message.key
+    return Source(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp=message.timestamp,
+        key=key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+    )
+
+
+def headers_of(message: Message) -> dict[str, bytes]:
+    raw = message.headers or {}
+    items: Iterable[tuple[str, bytes]] = raw.items() if isinstance(raw, Mapping) else raw
+    return {k: v for k, v in items}
+
+
+def dead_letter_headers(
+    source: Source, code: str, reason: str, error_class: str
+) -> list[tuple[str, bytes]]:
+    fields = {
+        "reason_code": code,
+        "reason": reason[:2000],
+        "error_class": error_class,
+        "source_topic": source.topic,
+        "source_partition": str(source.partition),
+        "source_offset": str(source.offset),
+        "source_timestamp": str(source.timestamp),
+        "failed_at": utcnow().isoformat(),
+    }
+    return [(DLQ + k, v.encode()) for k, v in fields.items()]
+
+
+class DeadLetters:
+    """Sends what cannot be processed to the dead-letter topic; never raises on bad input."""
+
+    def __init__(self, topic: TopicT, metrics: Metrics) -> None:
+        self.topic = topic
+        self.metrics = metrics
+
+    async def send(
+        self,
+        *,
+        value: bytes | None,
+        source: Source,
+        code: str,
+        reason: str,
+        error_class: str,
+    ) -> None:
+        """Send the original bytes unchanged, with why and where from in headers.
+
+        Headers (Kafka Connect's DLQ convention) keep the value byte-exact and its size
+        unchanged, so a record near the broker's size limit still fits, and replaying it is a
+        plain re-send to ``source_topic``.
+        """
+        self.metrics.deadletters.labels(reason=code).inc()
+        log.warning(
+            "dead-letter %s from %s[%d]@%d: %s",
+            code,
+            source.topic,
+            source.partition,
+            source.offset,
+            reason[:300],
+        )
+        await self.topic.send(
+            key=source.key.encode() if source.key is not None else None,
+            value=value if value is not None else b"",
+            headers=dead_letter_headers(source, code, reason, error_class),
+        )

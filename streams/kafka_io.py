@@ -1,0 +1,92 @@
+"""Plain aiokafka clients for the CLI's producer and tail (the worker itself runs on Faust)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+
+async def produce(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    *,
+    rate: float = 0.0,
+) -> int:
+    """Produce ``records`` (paced to ``rate`` per second when > 0); returns how many."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    sent = 0
+    started = time.monotonic()
+    try:
+        pending = []
+        for topic, key, value in records:
+            if rate > 0:
+                delay = started + sent / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            pending.append(await producer.send(topic, value=value, key=key))
+            sent += 1
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def records(
+    bootstrap: str,
+    topics: list[str],
+    *,
+    from_beginning: bool = False,
+    idle_timeout: float | None = None,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topics`` (all partitions, no consumer group); stops after idling."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        metadata_max_age_ms=2000,
+    )
+    await consumer.start()
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            found = await _partitions_for(consumer, topic)
+            partitions.extend(TopicPartition(topic, p) for p in found)
+        consumer.assign(partitions)
+        if from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        last = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            for tp_records in batch.values():
+                for record in tp_records:
+                    yield record
+            if batch:
+                last = time.monotonic()
+            elif idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                return
+    finally:
+        await consumer.stop()
+
+
+async def _partitions_for(consumer: AIOKafkaConsumer, topic: str, wait: float = 30.0) -> set[int]:
+    """Partitions of ``topic``, waiting for it to be created (the worker declares outputs)."""
+    deadline = time.monotonic() + wait
+    while True:
+        await consumer.topics()  # refreshes cluster metadata
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic!r} does not exist after {wait:g}s")
+        await asyncio.sleep(0.5)

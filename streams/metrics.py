@@ -1,0 +1,97 @@
+"""Business metrics, built once against a registry passed in (tests pass a fresh one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    events_consumed: Counter
+    orders_classified: Counter
+    notifications: Counter
+    deadletters: Counter
+    unknown_fields: Counter
+    processing_seconds: Histogram
+    event_time_lag_seconds: Histogram
+    parked_status_events: Gauge
+    analytics_windows_published: Counter
+    analytics_late_events: Counter
+    rules_info: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> Metrics:
+        p = "ordertriage_"
+        return cls(
+            events_consumed=Counter(
+                f"{p}events_consumed",
+                "Input records consumed, per topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            orders_classified=Counter(
+                f"{p}orders_classified",
+                "Classified order records published, per dimension and value.",
+                ["dimension", "value"],
+                registry=registry,
+            ),
+            notifications=Counter(
+                f"{p}notifications",
+                "Notifications published, per kind.",
+                ["kind"],
+                registry=registry,
+            ),
+            deadletters=Counter(
+                f"{p}deadletters",
+                "Records sent to the dead-letter topic, per reason.",
+                ["reason"],
+                registry=registry,
+            ),
+            unknown_fields=Counter(
+                f"{p}unknown_fields",
+                "Input records carrying fields the contract does not know, per topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            processing_seconds=Histogram(
+                f"{p}processing_seconds",
+                "Time to process one input record, from receipt to outputs sent.",
+                ["topic"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            event_time_lag_seconds=Histogram(
+                f"{p}event_time_lag_seconds",
+                "Processing time minus the event's occurred_at.",
+                ["topic"],
+                buckets=LAG_BUCKETS,
+                registry=registry,
+            ),
+            parked_status_events=Gauge(
+                f"{p}parked_status_events",
+                "Status changes waiting for their order to arrive.",
+                registry=registry,
+            ),
+            analytics_windows_published=Counter(
+                f"{p}analytics_windows_published",
+                "Analytics window records published, per window size.",
+                ["window_seconds"],
+                registry=registry,
+            ),
+            analytics_late_events=Counter(
+                f"{p}analytics_late_events",
+                "Classified records too late for any retained analytics window.",
+                registry=registry,
+            ),
+            rules_info=Gauge(
+                f"{p}rules_info",
+                "The active classification rule set (value is 1).",
+                ["version"],
+                registry=registry,
+            ),
+        )

@@ -1,0 +1,139 @@
+"""Every setting of ordertriage, read from environment variables into one typed object.
+
+Variables are prefixed ``ORDERTRIAGE_`` except the broker address, which follows the launcher's
+own names (``KAFKA_BOOTSTRAP``, ``KAFKA_PORT``). The README's configuration table is generated
+from this class (``python -m streams.settings``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERTRIAGE_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = Field(
+        default="",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "ORDERTRIAGE_KAFKA_BOOTSTRAP"),
+        description="host:port[,host:port] of an existing cluster; empty = the local broker",
+    )
+    kafka_port: int = Field(
+        default=9092,
+        validation_alias=AliasChoices("KAFKA_PORT", "ORDERTRIAGE_KAFKA_PORT"),
+        description="port of the local broker started by deploy/kafka/kafka.sh",
+    )
+    app_id: str = Field(
+        default="ordertriage",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Faust app id: consumer group and prefix of internal and changelog topics",
+    )
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="prefix of every public topic name (e.g. `staging.`)",
+    )
+    topic_partitions: int = Field(
+        default=4, ge=1, description="partitions of every topic it creates; inputs must match"
+    )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="replication factor of the topics it creates"
+    )
+    web_host: str = Field(default="127.0.0.1", description="bind address of the web server")
+    web_port: int = Field(default=6066, ge=1, le=65535, description="web server port")
+    data_dir: Path = Field(
+        default=Path(".cache/worker-data"), description="Faust data directory (table stores)"
+    )
+    store: str = Field(
+        default="memory://", description="table store URL: `memory://` or `rocksdb://`"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="worker log level"
+    )
+    rules_file: Path | None = Field(
+        default=None, description="YAML file of classification thresholds; unset = defaults"
+    )
+    max_value_bytes: int = Field(
+        default=1_048_576, ge=1024, description="larger input records are dead-lettered"
+    )
+    status_grace_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long a status change waits for its order before it is dead-lettered",
+    )
+    tick_interval_seconds: float = Field(
+        default=1.0, gt=0, description="how often windows and parked events are checked"
+    )
+    analytics_windows: Annotated[list[int], NoDecode] = Field(
+        default=[60, 3600], description="tumbling window sizes in seconds, comma-separated"
+    )
+    analytics_lateness_seconds: float = Field(
+        default=10.0, ge=0, description="a window is published this long after it ends"
+    )
+    analytics_retention_seconds: float = Field(
+        default=10800.0,
+        gt=0,
+        description="a window is kept (and republished on late events) this long after it ends",
+    )
+    dedupe_history: int = Field(
+        default=64, ge=1, description="event ids remembered per order to drop duplicates"
+    )
+
+    @field_validator("analytics_windows", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("analytics_windows")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError("needs at least one window size, all > 0 seconds")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _retention_covers_windows(self) -> Settings:
+        if self.analytics_retention_seconds < self.analytics_lateness_seconds:
+            raise ValueError("analytics_retention_seconds must be >= analytics_lateness_seconds")
+        return self
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def internal_topic(self, name: str) -> str:
+        return f"{self.app_id}-{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else f"ORDERTRIAGE_{name.upper()}"
+        default = field.default
+        if isinstance(default, list):
+            default = ",".join(str(v) for v in default)
+        shown = "(empty)" if default in ("", None) else f"`{default}`"
+        rows.append(f"| `{env}` | {shown} | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

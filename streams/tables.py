@@ -1,0 +1,38 @@
+"""Every table, declared once. Each write is a changelog record, so agents write sparingly."""
+
+from __future__ import annotations
+
+from faust import App
+from faust.types import TableT
+
+from streams.settings import Settings
+
+
+class Tables:
+    def __init__(self, app: App, settings: Settings) -> None:
+        def table(name: str, value_serializer: str, help_: str) -> TableT:
+            # Faust derives serializers only from faust.Record types; ours are pydantic
+            # codecs (streams.codecs), given to the table, its store and its changelog.
+            created = app.Table(name, partitions=settings.topic_partitions, help=help_)
+            created.key_serializer = "json"
+            created.value_serializer = value_serializer
+            created.changelog_topic = created._new_changelog_topic()
+            return created
+
+        # Keyed by order id (written by the order agent).
+        self.orders = table(
+            "orders", "order_state", "order id -> current classification and recent event ids"
+        )
+        self.parked = table(
+            "parked-status", "parked_statuses", "order id -> status changes waiting for it"
+        )
+        self.windows = table(
+            "analytics-windows", "window_state", "size:start:partition -> window aggregate"
+        )
+        # Keyed by customer id (written by the customer agent).
+        self.customers = table(
+            "customers", "customer_stats", "customer id -> order count and lifetime spend"
+        )
+        self.customer_orders = table(
+            "customer-orders", "json", "customer id + order id -> event id that counted it"
+        )

@@ -27,6 +27,13 @@ install: $(STAMP) ## create .venv with the pinned dependencies (requirements.loc
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
+.PHONY: tools
+tools: ## Debian packages the tests use (promtool, from the prometheus package)
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+	  { echo "Java 17 and Maven are needed to run the local broker"; exit 1; }
+
 .PHONY: broker
 broker: ## start the local single-node KRaft broker (no-op with KAFKA_BOOTSTRAP set)
 	$(KAFKA) start
@@ -41,7 +48,7 @@ demo: install broker ## broker + worker + sample orders + live summary (Ctrl-C s
 	$(BIN)/python -m streams.demo
 
 .PHONY: test
-test: install broker ## unit, agent and integration tests (starts the local broker)
+test: install tools broker ## unit, agent and integration tests (starts the local broker)
 	$(BIN)/python -m pytest
 
 .PHONY: lint

@@ -82,7 +82,7 @@ class Customer(_Inbound):
 class Item(_Inbound):
     sku: Identifier
     product_type: Identifier
-    quantity: int = Field(ge=1, le=1_000_000)
+    quantity: int = Field(ge=1, le=1_000_000, strict=True)
     unit_price: Money
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import codecs
 from streams.classify.config import ClassificationConfig
 from streams.deadletters import DeadLetters
+from streams.faust_metrics import setup_faust_metrics
 from streams.metrics import Metrics
 from streams.settings import get_settings
 from streams.tables import Tables
@@ -40,9 +40,11 @@ app = faust.App(
     autodiscover=False,
 )
 
+# `_created` series double every counter's exposition and nobody here queries them.
+disable_created_metrics()
 registry = CollectorRegistry()
 metrics = Metrics.create(registry)
-setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="faust")
+setup_faust_metrics(app, registry)
 
 rules = (
     ClassificationConfig.from_yaml(settings.rules_file)

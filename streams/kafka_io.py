@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 
 async def produce(
@@ -48,7 +48,10 @@ async def records(
     idle_timeout: float | None = None,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topics`` (all partitions, no consumer group); stops after idling."""
+    # No consumer group: subscribe() assigns every partition, and metadata refreshes until
+    # the topics exist (the worker creates its outputs when it starts).
     consumer = AIOKafkaConsumer(
+        *topics,
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
@@ -56,15 +59,6 @@ async def records(
     )
     await consumer.start()
     try:
-        partitions: list[TopicPartition] = []
-        for topic in topics:
-            found = await _partitions_for(consumer, topic)
-            partitions.extend(TopicPartition(topic, p) for p in found)
-        consumer.assign(partitions)
-        if from_beginning:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            await consumer.seek_to_end(*partitions)
         last = time.monotonic()
         while True:
             batch = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -77,16 +71,3 @@ async def records(
                 return
     finally:
         await consumer.stop()
-
-
-async def _partitions_for(consumer: AIOKafkaConsumer, topic: str, wait: float = 30.0) -> set[int]:
-    """Partitions of ``topic``, waiting for it to be created (the worker declares outputs)."""
-    deadline = time.monotonic() + wait
-    while True:
-        await consumer.topics()  # refreshes cluster metadata
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return set(found)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic!r} does not exist after {wait:g}s")
-        await asyncio.sleep(0.5)

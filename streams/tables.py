@@ -13,8 +13,10 @@ class Tables:
         def table(name: str, value_serializer: str, help_: str) -> TableT:
             # Faust derives serializers only from faust.Record types; ours are pydantic
             # codecs (streams.codecs), given to the table, its store and its changelog.
-            created = app.Table(name, partitions=settings.topic_partitions, help=help_)
-            created.key_serializer = "json"
+            created = app.Table(
+                name, key_type=str, partitions=settings.topic_partitions, help=help_
+            )
+            created.key_serializer = "raw"  # hashes like the input keys, so routing finds the owner
             created.value_serializer = value_serializer
             created.changelog_topic = created._new_changelog_topic()
             return created

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from aiohttp.web import Response
 from faust import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app, tables
+from streams.app import app, registry, tables
+
+
+@app.page("/metrics")
+async def metrics(self: web.View, request: web.Request) -> web.Response:
+    """Business metrics and Faust's sensors, in Prometheus text format."""
+    response = Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+    return cast(web.Response, response)
 
 
 @app.page("/healthz")

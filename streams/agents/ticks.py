@@ -17,10 +17,14 @@ TICKS = topics.ticks.get_topic_name()
 
 
 @app.task
-async def declare_outputs() -> None:
-    """Create output topics at start-up, so consumers can subscribe before the first record."""
+async def prepare_topics() -> None:
+    """Create output topics at start-up, so consumers can subscribe before the first record,
+    and load changelog metadata, so ``GET /orders/{id}`` can route before the first write."""
     for topic in topics.outputs:
         await topic.maybe_declare()
+    producer = app.producer._ensure_producer()  # the aiokafka producer Faust routes with
+    for table in app.tables.values():
+        await producer.partitions_for(table.changelog_topic.get_topic_name())
 
 
 @app.timer(interval=settings.tick_interval_seconds)

@@ -7,6 +7,7 @@ carries the version that produced it, so a changed threshold is traceable downst
 from __future__ import annotations
 
 import hashlib
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,7 +55,8 @@ class ClassificationConfig(BaseModel):
     @property
     def version(self) -> str:
         """``label@hash``: the hash covers every threshold, so equal labels cannot hide edits."""
-        digest = hashlib.sha256(self.model_dump_json(exclude={"label"}).encode()).hexdigest()
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"label"}), sort_keys=True)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
         return f"{self.label}@{digest[:12]}"
 
     @classmethod

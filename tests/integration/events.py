@@ -1,0 +1,75 @@
+"""Builders of upstream events for integration tests (JSON bytes, as producers send them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+def created(
+    order_id: str,
+    customer_id: str,
+    amount: str,
+    *,
+    vip: bool = False,
+    ctype: str = "enterprise",
+    items: list[dict[str, Any]] | None = None,
+    event_id: str | None = None,
+    currency: str = "CNY",
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "schema_version": 1,
+        "occurred_at": T0.isoformat(),
+        "order": {
+            "order_id": order_id,
+            "currency": currency,
+            "total_amount": amount,
+            "channel": "online",
+            "region": "east",
+            "customer": {
+                "customer_id": customer_id,
+                "type": ctype,
+                "vip": vip,
+                "name": "Wei Zhang",
+                "email": "wei.zhang@example.com",
+                "phone": "+86-10-5555-0101",
+            },
+            "items": items
+            or [
+                {"sku": "TV-55", "product_type": "electronics", "quantity": 1, "unit_price": amount}
+            ],
+        },
+    }
+
+
+def status(
+    order_id: str,
+    from_status: str,
+    to_status: str,
+    *,
+    minutes: int = 5,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "schema_version": 1,
+        "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "order_id": order_id,
+        "from_status": from_status,
+        "to_status": to_status,
+        "changed_by": "u-7",
+    }
+
+
+def dumps(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event)
+
+
+def loads(raw: bytes | None) -> Any:
+    return orjson.loads(raw or b"null")

@@ -1,0 +1,111 @@
+"""streams.classify.customers: history per customer and the segment it implies."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.events import CustomerSegment
+from streams.classify.config import ClassificationConfig
+from streams.classify.customers import CustomerStats, apply_order
+from tests.unit.conftest import DEFAULT_CONFIG, make_customer, make_order
+
+VIP_AT_1000 = ClassificationConfig(vip_lifetime_spend=Decimal(1000))
+
+
+def test_first_order_is_new() -> None:
+    stats, snap = apply_order(None, make_order(total="120.00"), DEFAULT_CONFIG)
+    assert snap.segment is CustomerSegment.NEW
+    assert snap.prior_orders == 0
+    assert snap.lifetime_spend == Decimal("120.00")
+    assert snap.customer_id == "C-1"
+    assert stats == CustomerStats(order_count=1, lifetime_spend={"CNY": Decimal("120.00")})
+
+
+def test_empty_stats_behave_like_none() -> None:
+    order = make_order(total="5")
+    assert apply_order(CustomerStats(), order, DEFAULT_CONFIG) == apply_order(
+        None, order, DEFAULT_CONFIG
+    )
+
+
+def test_third_order_sees_the_first_two() -> None:
+    stats: CustomerStats | None = None
+    for n, total in enumerate(["100.10", "200.20", "300.30"], start=1):
+        stats, snap = apply_order(stats, make_order(f"SO-{n}", total=total), DEFAULT_CONFIG)
+    assert snap.prior_orders == 2
+    assert snap.segment is CustomerSegment.REGULAR
+    assert snap.lifetime_spend == Decimal("600.60")
+    assert stats.order_count == 3
+    assert "2 earlier orders" in snap.segment_reason
+
+
+def test_vip_flag_makes_vip_even_on_first_order() -> None:
+    order = make_order(total="1", customer=make_customer(vip=True))
+    _, snap = apply_order(None, order, DEFAULT_CONFIG)
+    assert snap.segment is CustomerSegment.VIP
+    assert snap.prior_orders == 0
+
+
+def test_reaching_the_spend_threshold_makes_vip() -> None:
+    stats, first = apply_order(None, make_order(total="600"), VIP_AT_1000)
+    assert first.segment is CustomerSegment.NEW
+    _, exactly = apply_order(stats, make_order("SO-2", total="400"), VIP_AT_1000)
+    assert exactly.segment is CustomerSegment.VIP
+    assert exactly.lifetime_spend == Decimal(1000)
+    _, below = apply_order(stats, make_order("SO-2", total="399.9999"), VIP_AT_1000)
+    assert below.segment is CustomerSegment.REGULAR
+
+
+def test_single_order_at_threshold_is_vip_not_new() -> None:
+    _, snap = apply_order(None, make_order(total="1000"), VIP_AT_1000)
+    assert snap.segment is CustomerSegment.VIP
+
+
+def test_threshold_per_currency() -> None:
+    config = ClassificationConfig(vip_lifetime_spend_by_currency={"USD": Decimal(100)})
+    _, usd = apply_order(None, make_order(total="100", currency="USD"), config)
+    _, cny = apply_order(None, make_order(total="100", currency="CNY"), config)
+    assert usd.segment is CustomerSegment.VIP
+    assert cny.segment is CustomerSegment.NEW
+
+
+def test_currencies_are_never_summed_together() -> None:
+    stats, _ = apply_order(None, make_order(total="700", currency="CNY"), VIP_AT_1000)
+    stats, snap = apply_order(stats, make_order("SO-2", total="700", currency="USD"), VIP_AT_1000)
+    assert stats.lifetime_spend == {"CNY": Decimal(700), "USD": Decimal(700)}
+    assert snap.lifetime_spend == Decimal(700)
+    assert snap.segment is CustomerSegment.REGULAR  # 1400 in total, but never in one currency
+
+
+def test_stats_are_immutable_inputs() -> None:
+    before, _ = apply_order(None, make_order(total="10"), DEFAULT_CONFIG)
+    apply_order(before, make_order("SO-2", total="20"), DEFAULT_CONFIG)
+    assert before == CustomerStats(order_count=1, lifetime_spend={"CNY": Decimal(10)})
+
+
+orders = st.lists(
+    st.tuples(
+        st.sampled_from(["CNY", "USD", "EUR"]),
+        st.decimals(min_value=0, max_value=10**9, places=2),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(orders)
+def test_history_counts_orders_and_sums_per_currency(history: list[tuple[str, Decimal]]) -> None:
+    stats: CustomerStats | None = None
+    expected: dict[str, Decimal] = {}
+    for n, (currency, total) in enumerate(history):
+        order = make_order(f"SO-{n}", total=total, currency=currency)
+        stats, snap = apply_order(stats, order, DEFAULT_CONFIG)
+        expected[currency] = expected.get(currency, Decimal(0)) + total
+        assert snap.prior_orders == n
+        assert snap.lifetime_spend == expected[currency]
+    assert stats is not None
+    assert stats.order_count == len(history)
+    assert stats.lifetime_spend == expected

@@ -1,0 +1,173 @@
+"""``make demo``: a worker, sample orders, and a live summary of what comes out.
+
+Ctrl-C stops everything it started. ``--exit-when-done`` stops once every sample order is
+classified (used to check the demo non-interactively).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, deque
+from pathlib import Path
+
+import click
+import httpx
+import orjson
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from streams.kafka_io import produce, records
+from streams.sample import SampleStream
+from streams.settings import get_settings
+from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
+
+DIMENSIONS = ("value_tier", "priority", "customer_segment", "primary_product_type", "status")
+
+
+class Summary:
+    def __init__(self, orders: int) -> None:
+        self.orders = orders
+        self.mix: dict[str, Counter[str]] = {d: Counter() for d in DIMENSIONS}
+        self.created = 0
+        self.classified = 0
+        self.notifications: deque[str] = deque(maxlen=8)
+        self.notified: Counter[str] = Counter()
+        self.dead: Counter[str] = Counter()
+        self.first: float | None = None
+        self.last: float | None = None
+        self.status: dict[str, str] = {}
+
+    def add(self, topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        now = time.monotonic()
+        if topic.endswith(CLASSIFIED):
+            record = orjson.loads(value or b"{}")
+            self.first = self.first or now
+            self.last = now
+            self.classified += 1
+            if record["cause"] == "order-created":
+                self.created += 1
+                for d in DIMENSIONS[:-1]:
+                    self.mix[d][record[d]] += 1
+            self.status[record["order_id"]] = record["status"]
+        elif topic.endswith(NOTIFICATIONS):
+            n = orjson.loads(value or b"{}")
+            self.notified[n["kind"]] += 1
+            self.notifications.appendleft(f"[bold]{n['recipient_role']}[/] <- {n['message']}")
+        elif topic.endswith(DEADLETTER):
+            reason = dict(headers).get("ordertriage.dlq.reason_code", b"?").decode()
+            self.dead[reason] += 1
+
+    def render(self) -> Group:
+        self.mix["status"] = Counter(self.status.values())
+        grid = Table.grid(padding=(0, 2))
+        columns = []
+        for d in DIMENSIONS:
+            t = Table(title=d.replace("_", " "), show_header=False, box=None)
+            for value, count in self.mix[d].most_common(6):
+                t.add_row(value, str(count))
+            columns.append(t)
+        grid.add_row(*columns)
+        rate = ""
+        if self.first and self.last and self.last > self.first:
+            rate = f" | {self.classified / (self.last - self.first):.0f} classified records/s"
+        head = (
+            f"orders classified {self.created}/{self.orders} | records {self.classified}"
+            f"{rate} | notifications {sum(self.notified.values())}"
+            f" | dead letters {dict(self.dead) or 0}"
+        )
+        notes = "\n".join(self.notifications) or "(none yet)"
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.notified.items())) or "none"
+        return Group(
+            head,
+            Panel(grid, title="classification mix (orders)"),
+            Panel(notes, title="latest notifications"),
+            f"notifications per kind: {kinds}",
+        )
+
+
+async def run(orders: int, rate: float, exit_when_done: bool) -> Summary:
+    settings = get_settings()
+    summary = Summary(orders)
+    names = [settings.topic(t) for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER)]
+
+    async def watch() -> None:
+        async for record in records(settings.bootstrap, names, from_beginning=False):
+            summary.add(record.topic, record.value, list(record.headers))
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(2)  # let the watcher's consumer take its "latest" positions
+    seed = int(time.time()) % 1_000_000
+    stream = SampleStream(orders, seed=seed, prefix=settings.topic_prefix)
+    producer = asyncio.create_task(produce(settings.bootstrap, stream, rate=rate))
+    with Live(summary.render(), refresh_per_second=4) as live:
+        while True:
+            await asyncio.sleep(0.25)
+            live.update(summary.render())
+            idle = summary.last is not None and time.monotonic() - summary.last > 5
+            if exit_when_done and producer.done() and summary.created >= orders * 0.95 and idle:
+                break
+    watcher.cancel()
+    await producer
+    return summary
+
+
+def start_worker(log_path: Path) -> subprocess.Popen[bytes]:
+    settings = get_settings()
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://{settings.web_host}:{settings.web_port}/readyz"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the worker exited ({proc.returncode}); see {log_path}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit(f"the worker was not ready within 120s; see {log_path}")
+
+
+@click.command()
+@click.option("--orders", default=int(os.environ.get("DEMO_ORDERS", "300")), show_default=True)
+@click.option(
+    "--rate",
+    default=float(os.environ.get("DEMO_RATE", "40")),
+    show_default=True,
+    help="records per second",
+)
+@click.option("--exit-when-done", is_flag=True, default=bool(os.environ.get("DEMO_EXIT")))
+def main(orders: int, rate: float, exit_when_done: bool) -> None:
+    log_path = Path(".cache/demo-worker.log")
+    log_path.parent.mkdir(exist_ok=True)
+    print(f"starting a worker (log: {log_path}) ...", flush=True)
+    proc = start_worker(log_path)
+    try:
+        summary = asyncio.run(run(orders, rate, exit_when_done))
+        print(
+            f"done: {summary.created} orders, {summary.classified} classified records,"
+            f" {sum(summary.notified.values())} notifications, dead letters {dict(summary.dead)}"
+        )
+    except KeyboardInterrupt:
+        print("stopping ...")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    main()

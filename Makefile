@@ -51,6 +51,10 @@ demo: install broker ## broker + worker + sample orders + live summary (Ctrl-C s
 test: install tools broker ## unit, agent and integration tests (starts the local broker)
 	$(BIN)/python -m pytest
 
+.PHONY: throughput
+throughput: install broker ## orders/s through one worker on the local broker (median of 3 runs)
+	$(BIN)/python -m streams.throughput --orders $${ORDERS:-5000} --runs $${RUNS:-3}
+
 .PHONY: lint
 lint: install ## ruff, mypy strict on the core and schemas, exported JSON Schema freshness
 	$(BIN)/ruff check .

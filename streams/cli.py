@@ -28,7 +28,8 @@ def worker() -> None:
     """Run a worker (Faust) with the settings from the environment."""
     from streams.app import app, settings
 
-    sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", settings.log_level]
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # faust's names
+    sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", level]
     app.main()
 
 

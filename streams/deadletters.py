@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from faust.types import TopicT
@@ -92,3 +93,20 @@ class DeadLetters:
             value=value if value is not None else b"",
             headers=dead_letter_headers(source, code, reason, error_class),
         )
+
+    @asynccontextmanager
+    async def guard(self, message: Message) -> AsyncIterator[None]:
+        """Run one record's processing; a bug for that record dead-letters it, not the agent."""
+        try:
+            yield
+        except Exception as exc:
+            log.exception(
+                "processing failed for %s[%d]@%d", message.topic, message.partition, message.offset
+            )
+            await self.send(
+                value=message.value,
+                source=source_of(message),
+                code="processing_error",
+                reason=f"{type(exc).__name__}: {exc}",
+                error_class=type(exc).__name__,
+            )

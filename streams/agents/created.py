@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from faust import StreamT
+from faust.types.tuples import Message
 
 from schemas.codec import DecodeError, decode, unknown_fields
 from schemas.events import OrderCreated
@@ -16,29 +17,34 @@ from streams.deadletters import SOURCE_HEADER, source_of
 async def ingest_created(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         started = time.perf_counter()
-        message = event.message
-        metrics.events_consumed.labels(topic=message.topic).inc()
-        source = source_of(message)
-        try:
-            created = decode(OrderCreated, message.value, max_bytes=settings.max_value_bytes)
-        except DecodeError as exc:
-            await deadletters.send(
-                value=message.value,
-                source=source,
-                code=exc.code,
-                reason=exc.reason,
-                error_class="DecodeError",
-            )
-            continue
-        if unknown_fields(created):
-            metrics.unknown_fields.labels(topic=message.topic).inc()
-        # The original bytes travel on; the source coordinates ride in a header so a later
-        # dead letter (a duplicate) still points at the record the user produced.
-        await topics.by_customer.send(
-            key=created.order.customer.customer_id.encode(),
-            value=message.value,
-            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
-        )
-        metrics.processing_seconds.labels(topic=message.topic).observe(
+        metrics.events_consumed.labels(topic=event.message.topic).inc()
+        async with deadletters.guard(event.message):
+            await route(event.message)
+        metrics.processing_seconds.labels(topic=event.message.topic).observe(
             time.perf_counter() - started
         )
+
+
+async def route(message: Message) -> None:
+    """Validate; forward the original bytes keyed by customer, or dead-letter with the reason."""
+    source = source_of(message)
+    try:
+        created = decode(OrderCreated, message.value, max_bytes=settings.max_value_bytes)
+    except DecodeError as exc:
+        await deadletters.send(
+            value=message.value,
+            source=source,
+            code=exc.code,
+            reason=exc.reason,
+            error_class="DecodeError",
+        )
+        return
+    if unknown_fields(created):
+        metrics.unknown_fields.labels(topic=message.topic).inc()
+    # The original bytes travel on; the source coordinates ride in a header so a later
+    # dead letter (a duplicate) still points at the record the user produced.
+    await topics.by_customer.send(
+        key=created.order.customer.customer_id.encode(),
+        value=message.value,
+        headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
+    )

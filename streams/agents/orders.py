@@ -35,7 +35,7 @@ async def order_book(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         message = event.message
         started = time.perf_counter()
-        try:
+        async with deadletters.guard(message):
             if message.topic == ENRICHED:
                 await on_created(EnrichedOrder.model_validate_json(message.value))
             elif message.topic == STATUS:
@@ -44,18 +44,6 @@ async def order_book(stream: StreamT[bytes]) -> None:
             else:
                 await on_tick(Tick.model_validate_json(message.value), message.partition)
                 continue
-        except Exception as exc:
-            # A bug for one order must not stop the stream: record it, dead-letter, go on.
-            log.exception(
-                "processing failed for %s[%d]@%d", message.topic, message.partition, message.offset
-            )
-            await deadletters.send(
-                value=message.value,
-                source=source_of(message),
-                code="processing_error",
-                reason=f"{type(exc).__name__}: {exc}",
-                error_class=type(exc).__name__,
-            )
         metrics.processing_seconds.labels(topic=message.topic).observe(
             time.perf_counter() - started
         )

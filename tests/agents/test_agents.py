@@ -1,0 +1,392 @@
+"""The three agents on Faust's in-memory test context (see conftest.py): no broker.
+
+Each test starts the real agent function with ``agent.test_context()``, feeds it records as
+they would arrive from a topic (``deliver``) and asserts on what it sent and on its tables.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+from faust.serializers import codecs
+
+from schemas.events import AnalyticsWindow, ClassifiedOrder, Notification, OrderCreated
+from streams.agents.created import ingest_created
+from streams.agents.customers import customer_history
+from streams.agents.orders import order_book
+from streams.classify import analytics
+from streams.classify.customers import apply_order
+from streams.deadletters import SOURCE_HEADER
+from streams.records import EnrichedOrder, Source, Tick
+from tests.agents.conftest import (
+    GRACE_SECONDS,
+    LATENESS_SECONDS,
+    WINDOW_SECONDS,
+    Outputs,
+    deliver,
+    ot,
+)
+from tests.integration.events import created, dumps, status
+
+pytestmark = pytest.mark.timeout(30)
+
+CREATED = ot.topics.created.get_topic_name()
+BY_CUSTOMER = ot.topics.by_customer.get_topic_name()
+ENRICHED = ot.topics.enriched.get_topic_name()
+STATUS = ot.topics.status_changed.get_topic_name()
+TICKS = ot.topics.ticks.get_topic_name()
+
+
+def source(order_id: str, *, offset: int = 7, timestamp: float | None = None) -> Source:
+    """Coordinates of an ``orders.created`` record, as ingest puts them in the header."""
+    return Source(
+        topic=CREATED,
+        partition=0,
+        offset=offset,
+        timestamp=time.time() if timestamp is None else timestamp,
+        key=order_id,
+    )
+
+
+def source_header(src: Source) -> list[tuple[str, bytes]]:
+    return [(SOURCE_HEADER, src.model_dump_json().encode())]
+
+
+def enriched(
+    order_id: str,
+    amount: str = "100.00",
+    *,
+    customer_id: str = "C-1",
+    timestamp: float | None = None,
+) -> EnrichedOrder:
+    """What customer_history sends for a first order of ``customer_id``."""
+    event = OrderCreated.model_validate_json(dumps(created(order_id, customer_id, amount)))
+    _, snapshot = apply_order(None, event.order, ot.rules)
+    return EnrichedOrder(
+        event=event, customer=snapshot, source=source(order_id, timestamp=timestamp)
+    )
+
+
+def wire(value: EnrichedOrder | Tick, codec: str) -> bytes:
+    """Bytes as the topic's own value serializer writes them."""
+    return codecs.dumps(codec, value)
+
+
+def tick(now: float) -> bytes:
+    return wire(Tick(now=now), "tick")
+
+
+# --- ingest_created: orders.created -> orders-by-customer ----------------------------------
+
+
+async def test_ingest_forwards_valid_order_keyed_by_customer(outputs: Outputs) -> None:
+    raw = dumps(created("SO-1", "C-42", "199.00"))
+    async with ingest_created.test_context() as agent:
+        message = await deliver(agent, raw, topic=CREATED, key=b"SO-1", partition=2)
+
+    (sent,) = outputs.kwargs("by_customer")
+    assert sent["key"] == b"C-42"
+    assert sent["value"] == raw  # the original bytes, not a re-encoding
+    (name, header), *_ = sent["headers"]
+    assert name == SOURCE_HEADER == "ordertriage.source"
+    assert Source.model_validate_json(header) == Source(
+        topic=CREATED, partition=2, offset=message.offset, timestamp=message.timestamp, key="SO-1"
+    )
+    assert outputs.kwargs("deadletter") == []
+
+
+async def test_ingest_dead_letters_invalid_json(outputs: Outputs) -> None:
+    raw = b'{"event_id": "E-1", "order": '
+    async with ingest_created.test_context() as agent:
+        await deliver(agent, raw, topic=CREATED, key=b"SO-1", partition=1)
+
+    assert outputs.kwargs("by_customer") == []
+    (letter,) = outputs.dead_letters()
+    assert letter.code == "invalid_json"
+    assert letter.value == raw
+    assert letter.key == b"SO-1"
+    assert letter.headers["error_class"] == "DecodeError"
+    assert (letter.headers["source_topic"], letter.headers["source_partition"]) == (CREATED, "1")
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"", "empty_value"),
+        (b"\xff\xfe{", "not_utf8"),
+        (b"[1, 2]", "schema_violation"),
+        (dumps({**created("SO-1", "C-1", "10"), "occurred_at": "yesterday"}), "schema_violation"),
+    ],
+    ids=["empty", "not-utf8", "json-array", "bad-field"],
+)
+async def test_ingest_dead_letters_each_decode_failure(
+    outputs: Outputs, raw: bytes, code: str
+) -> None:
+    async with ingest_created.test_context() as agent:
+        await deliver(agent, raw, topic=CREATED, key=b"SO-1")
+
+    assert [letter.code for letter in outputs.dead_letters()] == [code]
+    assert outputs.dead_letters()[0].value == raw
+    assert outputs.kwargs("by_customer") == []
+
+
+async def test_ingest_keeps_processing_after_a_bad_record(outputs: Outputs) -> None:
+    bad = b"not json at all"
+    good = dumps(created("SO-2", "C-7", "50.00"))
+    async with ingest_created.test_context() as agent:
+        await deliver(agent, bad, topic=CREATED, key=b"SO-1")
+        await deliver(agent, good, topic=CREATED, key=b"SO-2")
+
+    assert [(d.code, d.value) for d in outputs.dead_letters()] == [("invalid_json", bad)]
+    assert [(s["key"], s["value"]) for s in outputs.kwargs("by_customer")] == [(b"C-7", good)]
+
+
+# --- customer_history: orders-by-customer -> customers table -> orders-enriched ------------
+
+
+async def test_customer_history_counts_prior_orders(outputs: Outputs) -> None:
+    events = [created(f"SO-{n}", "C-1", "300.00") for n in range(3)]
+    async with customer_history.test_context() as agent:
+        for n, event in enumerate(events):
+            src = source(f"SO-{n}", offset=n)
+            await deliver(
+                agent, dumps(event), topic=BY_CUSTOMER, key=b"C-1", headers=source_header(src)
+            )
+
+    sent = outputs.kwargs("enriched")
+    assert [s["key"] for s in sent] == [b"SO-0", b"SO-1", b"SO-2"]
+    values: list[EnrichedOrder] = [s["value"] for s in sent]
+    assert [v.customer.prior_orders for v in values] == [0, 1, 2]
+    assert [v.customer.segment.value for v in values] == ["new", "regular", "regular"]
+    third = values[2]
+    assert third.customer.lifetime_spend == Decimal("900.00")
+    assert third.event.event_id == events[2]["event_id"]
+    assert third.source == source("SO-2", offset=2, timestamp=third.source.timestamp)
+    assert third.source.offset == 2  # taken from the header, not from the internal topic
+    stats = ot.tables.customers["C-1"]
+    assert stats.order_count == 3
+    assert stats.lifetime_spend == {"CNY": Decimal("900.00")}
+    assert outputs.kwargs("deadletter") == []
+
+
+async def test_customer_history_dead_letters_duplicates(outputs: Outputs) -> None:
+    first = created("SO-1", "C-1", "100.00", event_id="E-1")
+    again = created("SO-1", "C-1", "100.00", event_id="E-1")  # redelivered event
+    other = created("SO-2", "C-1", "100.00", event_id="E-2")
+    recreated = created("SO-1", "C-1", "100.00", event_id="E-3")  # same order, new event
+    records = [(first, 10), (again, 11), (other, 12), (recreated, 13)]
+    async with customer_history.test_context() as agent:
+        for event, offset in records:
+            src = source(event["order"]["order_id"], offset=offset)
+            await deliver(
+                agent, dumps(event), topic=BY_CUSTOMER, key=b"C-1", headers=source_header(src)
+            )
+
+    assert [s["key"] for s in outputs.kwargs("enriched")] == [b"SO-1", b"SO-2"]
+    letters = outputs.dead_letters()
+    assert [d.code for d in letters] == ["duplicate_event", "duplicate_order"]
+    assert letters[0].value == dumps(again)
+    assert letters[0].key == b"SO-1"
+    # The dead letter points at the record the user produced (from the source header).
+    assert (letters[0].headers["source_topic"], letters[0].headers["source_offset"]) == (
+        CREATED,
+        "11",
+    )
+    assert "E-1" in letters[1].headers["reason"]  # the event that counted the order
+    assert ot.tables.customers["C-1"].order_count == 2  # distinct orders
+    assert dict(ot.tables.customer_orders.items()) == {"C-1/SO-1": "E-1", "C-1/SO-2": "E-2"}
+
+
+# --- order_book: orders-enriched + orders.status-changed + ticks ---------------------------
+
+
+async def test_created_order_is_classified_and_notified(outputs: Outputs) -> None:
+    order = enriched("SO-1", "25000.00")
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(order, "enriched_order"), topic=ENRICHED, key=b"SO-1")
+
+    (sent,) = outputs.kwargs("classified")
+    record: ClassifiedOrder = sent["value"]
+    assert sent["key"] == b"SO-1"
+    assert (record.order_id, record.cause, record.status.value) == ("SO-1", "order-created", "new")
+    assert (record.value_tier.value, record.priority.value) == ("high", "P2")
+    assert record.event_id == order.event.event_id
+    notes: list[Notification] = outputs.values("notifications")
+    assert [(n.kind, n.order_id, n.priority.value) for n in notes] == [
+        ("high_value_order", "SO-1", "P2")
+    ]
+    assert ot.tables.orders["SO-1"].classification == record
+    assert outputs.kwargs("deadletter") == []
+
+
+async def test_low_value_order_sends_no_notification(outputs: Outputs) -> None:
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(enriched("SO-1", "20.00"), "enriched_order"), topic=ENRICHED)
+
+    assert [r.priority.value for r in outputs.values("classified")] == ["P4"]
+    assert outputs.kwargs("notifications") == []
+
+
+async def test_status_before_its_order_is_parked_then_applied(outputs: Outputs) -> None:
+    change = dumps(status("SO-1", "new", "confirmed"))
+    async with order_book.test_context() as agent:
+        await deliver(agent, change, topic=STATUS, key=b"SO-1", partition=0)
+
+        assert outputs.kwargs("classified") == []
+        (parked,) = ot.tables.parked["SO-1"].events
+        assert parked.raw.encode() == change
+        assert parked.source.topic == STATUS
+
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+
+    records: list[ClassifiedOrder] = outputs.values("classified")
+    assert [(r.cause, r.status.value) for r in records] == [
+        ("order-created", "new"),
+        ("status-changed", "confirmed"),
+    ]
+    assert records[1].status_category.value == "in_progress"
+    assert "SO-1" not in ot.tables.parked
+    assert ot.tables.orders["SO-1"].classification.status.value == "confirmed"
+    assert outputs.kwargs("deadletter") == []
+
+
+async def test_status_changes_apply_in_order_and_duplicates_are_dead_lettered(
+    outputs: Outputs,
+) -> None:
+    confirm = dumps(status("SO-1", "new", "confirmed", minutes=5, event_id="S-1"))
+    process = dumps(status("SO-1", "confirmed", "processing", minutes=6, event_id="S-2"))
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-1")
+        await deliver(agent, process, topic=STATUS, key=b"SO-1")
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-1")
+
+    assert [r.status.value for r in outputs.values("classified")] == [
+        "new",
+        "confirmed",
+        "processing",
+    ]
+    assert [(d.code, d.value) for d in outputs.dead_letters()] == [("duplicate_event", confirm)]
+    assert ot.tables.orders["SO-1"].applied_event_ids[1:] == ["S-1", "S-2"]
+
+
+async def test_invalid_transition_is_dead_lettered(outputs: Outputs) -> None:
+    ship = dumps(status("SO-1", "new", "shipped"))
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+        message = await deliver(agent, ship, topic=STATUS, key=b"SO-1", partition=3)
+
+    (letter,) = outputs.dead_letters()
+    assert letter.code == "invalid_transition"
+    assert letter.value == ship
+    assert letter.headers["error_class"] == "InvalidTransition"
+    assert letter.headers["source_topic"] == STATUS
+    assert letter.headers["source_partition"] == "3"
+    assert letter.headers["source_offset"] == str(message.offset)
+    assert [r.status.value for r in outputs.values("classified")] == ["new"]
+    assert ot.tables.orders["SO-1"].classification.status.value == "new"
+
+
+async def test_undecodable_status_is_dead_lettered(outputs: Outputs) -> None:
+    async with order_book.test_context() as agent:
+        await deliver(agent, b"{oops", topic=STATUS, key=b"SO-1")
+
+    assert [d.code for d in outputs.dead_letters()] == ["invalid_json"]
+    assert len(ot.tables.parked) == 0
+
+
+async def test_tick_after_grace_dead_letters_status_of_unknown_order(outputs: Outputs) -> None:
+    change = dumps(status("SO-404", "new", "confirmed"))
+    before = time.time()
+    async with order_book.test_context() as agent:
+        await deliver(agent, change, topic=STATUS, key=b"SO-404", partition=0)
+        parked_at = ot.tables.parked["SO-404"].events[0].parked_at
+        assert before <= parked_at <= time.time()
+
+        await deliver(agent, tick(parked_at + GRACE_SECONDS - 0.5), topic=TICKS, partition=0)
+        await deliver(agent, tick(parked_at + GRACE_SECONDS + 1), topic=TICKS, partition=1)
+        assert outputs.kwargs("deadletter") == []  # within grace / another partition's tick
+        assert "SO-404" in ot.tables.parked
+
+        await deliver(agent, tick(parked_at + GRACE_SECONDS), topic=TICKS, partition=0)
+
+    (letter,) = outputs.dead_letters()
+    assert letter.code == "unknown_order"
+    assert letter.value == change
+    assert letter.key == b"SO-404"
+    assert letter.headers["source_topic"] == STATUS
+    assert "SO-404" not in ot.tables.parked
+    assert outputs.kwargs("classified") == []
+
+
+async def test_tick_publishes_closed_analytics_window_once(outputs: Outputs) -> None:
+    timestamp = time.time()
+    start = analytics.window_start(timestamp, WINDOW_SECONDS)
+    due = start + WINDOW_SECONDS + LATENESS_SECONDS
+    async with order_book.test_context() as agent:
+        order = enriched("SO-1", "25000.00", timestamp=timestamp)
+        await deliver(agent, wire(order, "enriched_order"), topic=ENRICHED, partition=0)
+        await deliver(agent, tick(due - 1), topic=TICKS, partition=0)
+        assert outputs.kwargs("analytics") == []  # not closed yet
+
+        await deliver(agent, tick(due), topic=TICKS, partition=0)
+        await deliver(agent, tick(due + 1), topic=TICKS, partition=0)  # nothing new to publish
+
+    (sent,) = outputs.kwargs("analytics")
+    window: AnalyticsWindow = sent["value"]
+    assert sent["key"] == f"{WINDOW_SECONDS}:{start}:0".encode() == window.window_id.encode()
+    assert (window.window_seconds, window.partition, window.events) == (WINDOW_SECONDS, 0, 1)
+    assert window.window_start.timestamp() == start
+    counts = {(c.dimension, c.value): c for c in window.counts}
+    assert counts[("value_tier", "high")].count == 1
+    assert counts[("value_tier", "high")].amounts == {"CNY": Decimal("25000.00")}
+    assert {d for d, _ in counts} == {
+        "customer_segment",
+        "priority",
+        "product_type",
+        "status_category",
+        "value_tier",
+    }
+
+
+# --- the three agents chained, outputs fed to the next agent's input -----------------------
+
+
+async def test_pipeline_from_created_to_classified(outputs: Outputs) -> None:
+    raw = dumps(created("SO-1", "C-1", "12800.00", vip=True))
+    confirm = dumps(status("SO-1", "new", "confirmed"))
+    async with ingest_created.test_context() as agent:
+        await deliver(agent, raw, topic=CREATED, key=b"SO-1")
+    (by_customer,) = outputs.kwargs("by_customer")
+
+    async with customer_history.test_context() as agent:
+        await deliver(
+            agent,
+            by_customer["value"],
+            topic=BY_CUSTOMER,
+            key=by_customer["key"],
+            headers=by_customer["headers"],
+        )
+    (forwarded,) = outputs.kwargs("enriched")
+
+    async with order_book.test_context() as agent:
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-1")  # overtakes its order
+        await deliver(
+            agent,
+            wire(forwarded["value"], "enriched_order"),
+            topic=ENRICHED,
+            key=forwarded["key"],
+        )
+
+    records: list[ClassifiedOrder] = outputs.values("classified")
+    assert [(r.status.value, r.priority.value) for r in records] == [
+        ("new", "P1"),
+        ("confirmed", "P1"),
+    ]
+    assert sorted(n.kind for n in outputs.values("notifications")) == [
+        "high_value_order",
+        "vip_order",
+    ]
+    assert outputs.kwargs("deadletter") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -123,6 +124,29 @@ def test_orders_are_classified_notified_and_aggregated(worker: Worker, kafka: Ka
     body = worker.get("/orders/A3").json()
     assert body["customer_segment"] == "vip" and body["priority"] == "P1"
     assert worker.get("/orders/NOPE").status_code == 404
+    for debug_page in ("/router/", "/table/", "/graph/", "/stats/"):
+        assert worker.get(debug_page).status_code == 404, debug_page
+
+    tail = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "tail",
+            worker.topic(NOTIFICATIONS),
+            "--from-beginning",
+            "--max",
+            "7",
+            "--idle-timeout",
+            "20",
+        ],
+        env=worker.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert tail.returncode == 0, tail.stderr
+    assert tail.stdout.count('"notification_id"') == 7 and "sales_manager" in tail.stdout
 
     metrics = worker.get("/metrics").text
     assert 'ordertriage_notifications_total{kind="vip_order"} 2.0' in metrics

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from faust import StreamT
+from faust.streams import current_event
 from faust.types.tuples import Message
 
 from schemas.codec import DecodeError, decode, unknown_fields
@@ -206,8 +207,7 @@ async def on_tick(tick: Tick, partition: int) -> None:
 
 
 def _current_partition() -> int:
-    from faust.streams import current_event
-
+    """The partition being processed: window aggregates are kept per source partition."""
     event = current_event()
     assert event is not None
     return event.message.partition

@@ -126,7 +126,7 @@ PROCESSED = Processed()
 ot.app.sensors.add(PROCESSED)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def no_broker() -> Iterator[None]:
     """Any attempt to bootstrap a Kafka client fails the test instead of hanging."""
 

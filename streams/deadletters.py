@@ -6,14 +6,19 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from faust.types import TopicT
 from faust.types.tuples import Message
+from pydantic import BaseModel
 
+from schemas.codec import DecodeError, decode, unknown_fields
 from streams.metrics import Metrics
 from streams.records import Source
 
 log = logging.getLogger("ordertriage")
+
+M = TypeVar("M", bound=BaseModel)
 
 DLQ = "ordertriage.dlq."
 #: Header carrying the original record's coordinates across internal topics.
@@ -93,6 +98,23 @@ class DeadLetters:
             value=value if value is not None else b"",
             headers=dead_letter_headers(source, code, reason, error_class),
         )
+
+    async def decode(self, model: type[M], message: Message, *, max_bytes: int) -> M | None:
+        """The record as ``model``, or None once it is dead-lettered with the reason."""
+        try:
+            event = decode(model, message.value, max_bytes=max_bytes)
+        except DecodeError as exc:
+            await self.send(
+                value=message.value,
+                source=source_of(message),
+                code=exc.code,
+                reason=exc.reason,
+                error_class="DecodeError",
+            )
+            return None
+        if unknown_fields(event):
+            self.metrics.unknown_fields.labels(topic=message.topic).inc()
+        return event
 
     @asynccontextmanager
     async def guard(self, message: Message) -> AsyncIterator[None]:

@@ -7,7 +7,6 @@ import time
 from faust import StreamT
 from faust.types.tuples import Message
 
-from schemas.codec import DecodeError, decode, unknown_fields
 from schemas.events import OrderCreated
 from streams.app import app, deadletters, metrics, settings, topics
 from streams.deadletters import SOURCE_HEADER, source_of
@@ -27,20 +26,10 @@ async def ingest_created(stream: StreamT[bytes]) -> None:
 
 async def route(message: Message) -> None:
     """Validate; forward the original bytes keyed by customer, or dead-letter with the reason."""
-    source = source_of(message)
-    try:
-        created = decode(OrderCreated, message.value, max_bytes=settings.max_value_bytes)
-    except DecodeError as exc:
-        await deadletters.send(
-            value=message.value,
-            source=source,
-            code=exc.code,
-            reason=exc.reason,
-            error_class="DecodeError",
-        )
+    created = await deadletters.decode(OrderCreated, message, max_bytes=settings.max_value_bytes)
+    if created is None:
         return
-    if unknown_fields(created):
-        metrics.unknown_fields.labels(topic=message.topic).inc()
+    source = source_of(message)
     # The original bytes travel on; the source coordinates ride in a header so a later
     # dead letter (a duplicate) still points at the record the user produced.
     await topics.by_customer.send(

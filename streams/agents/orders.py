@@ -14,7 +14,6 @@ from faust import StreamT
 from faust.streams import current_event
 from faust.types.tuples import Message
 
-from schemas.codec import DecodeError, decode, unknown_fields
 from schemas.events import ClassifiedOrder, StatusChanged
 from streams.app import app, deadletters, metrics, rules, settings, tables, topics
 from streams.classify import analytics
@@ -74,20 +73,10 @@ async def on_created(enriched: EnrichedOrder) -> None:
 
 
 async def on_status(message: Message) -> None:
-    source = source_of(message)
-    try:
-        change = decode(StatusChanged, message.value, max_bytes=settings.max_value_bytes)
-    except DecodeError as exc:
-        await deadletters.send(
-            value=message.value,
-            source=source,
-            code=exc.code,
-            reason=exc.reason,
-            error_class="DecodeError",
-        )
+    change = await deadletters.decode(StatusChanged, message, max_bytes=settings.max_value_bytes)
+    if change is None:
         return
-    if unknown_fields(change):
-        metrics.unknown_fields.labels(topic=message.topic).inc()
+    source = source_of(message)
     state = tables.orders.get(change.order_id)
     if state is None:
         # Created orders take two internal hops, so their status changes often overtake them.

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from schemas.events import ClassifiedOrder
 from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
-from streams.records import EnrichedOrder, OrderState, ParkedStatuses, Tick
+from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatuses, Tick
 
 
 class PydanticCodec(codecs.Codec):
@@ -38,6 +38,7 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "order_state": OrderState,
     "customer_stats": CustomerStats,
     "parked_statuses": ParkedStatuses,
+    "counted_order": CountedOrder,
     "window_state": WindowState,
     "tick": Tick,
 }

@@ -22,6 +22,7 @@ class Metrics:
     parked_status_events: Gauge
     analytics_windows_published: Counter
     analytics_late_events: Counter
+    replayed_events: Counter
     rules_info: Gauge
 
     @classmethod
@@ -86,6 +87,12 @@ class Metrics:
             analytics_late_events=Counter(
                 f"{p}analytics_late_events",
                 "Classified records too late for any retained analytics window.",
+                registry=registry,
+            ),
+            replayed_events=Counter(
+                f"{p}replayed_events",
+                "Records seen again after a crash or rebalance; outputs re-sent, state kept.",
+                ["topic"],
                 registry=registry,
             ),
             rules_info=Gauge(

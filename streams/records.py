@@ -19,6 +19,10 @@ class Source(BaseModel):
     timestamp: float
     key: str | None = None
 
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
 
 class EnrichedOrder(BaseModel):
     """A created order plus the customer history it was counted into (keyed by order id)."""
@@ -30,13 +34,36 @@ class EnrichedOrder(BaseModel):
     source: Source
 
 
+class CountedOrder(BaseModel):
+    """An order counted into its customer's history: by which event, read where, seeing what."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    position: str
+    customer: CustomerSnapshot
+
+
 class OrderState(BaseModel):
-    """What the orders table keeps per order: current classification, recent event ids."""
+    """What the orders table keeps per order: current classification, recent events applied.
+
+    ``applied`` maps each recent event id to where it was read (``Source.position``): the same
+    id from the same position is our own replay after a crash, from elsewhere an upstream
+    duplicate.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     classification: ClassifiedOrder
-    applied_event_ids: list[str] = Field(default_factory=list)
+    applied: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def applied_event_ids(self) -> list[str]:
+        return list(self.applied)
+
+    def with_applied(self, event_id: str, source: Source, keep: int) -> dict[str, str]:
+        recent = list(self.applied.items())[-(keep - 1) :] if keep > 1 else []
+        return {**dict(recent), event_id: source.position}
 
 
 class ParkedStatus(BaseModel):

@@ -36,5 +36,7 @@ class Tables:
             "customers", "customer_stats", "customer id -> order count and lifetime spend"
         )
         self.customer_orders = table(
-            "customer-orders", "json", "customer id + order id -> event id that counted it"
+            "customer-orders",
+            "counted_order",
+            "customer id/order id -> the event that counted it, and the snapshot it saw",
         )

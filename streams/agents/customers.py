@@ -6,10 +6,10 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import OrderCreated
-from streams.app import app, deadletters, rules, tables, topics
-from streams.classify.customers import apply_order
+from streams.app import app, deadletters, metrics, rules, tables, topics
+from streams.classify.customers import CustomerSnapshot, apply_order
 from streams.deadletters import SOURCE_HEADER, headers_of
-from streams.records import EnrichedOrder, Source
+from streams.records import CountedOrder, EnrichedOrder, Source
 
 
 @app.agent(topics.by_customer, name="customer-history")
@@ -26,9 +26,15 @@ async def count_order(message: Message) -> None:
     order = created.order
     customer_id = order.customer.customer_id
     seen_key = f"{customer_id}/{order.order_id}"
-    counted_by = tables.customer_orders.get(seen_key)
-    if counted_by is not None:
-        same = counted_by == created.event_id
+    counted = tables.customer_orders.get(seen_key)
+    if counted is not None and counted.position == source.position:
+        # Our own replay (a crash or rebalance after counting): re-send what was sent then;
+        # the order agent recognises it too.
+        metrics.replayed_events.labels(topic=message.topic).inc()
+        await forward(created, counted.customer, source)
+        return
+    if counted is not None:
+        same = counted.event_id == created.event_id
         await deadletters.send(
             value=message.value,
             source=source,
@@ -36,15 +42,21 @@ async def count_order(message: Message) -> None:
             reason=(
                 f"event {created.event_id} was already applied"
                 if same
-                else f"order {order.order_id} was already created by event {counted_by}"
+                else f"order {order.order_id} was already created by event {counted.event_id}"
             ),
             error_class="Duplicate",
         )
         return
     stats, snapshot = apply_order(tables.customers.get(customer_id), order, rules)
     tables.customers[customer_id] = stats
-    tables.customer_orders[seen_key] = created.event_id
+    tables.customer_orders[seen_key] = CountedOrder(
+        event_id=created.event_id, position=source.position, customer=snapshot
+    )
+    await forward(created, snapshot, source)
+
+
+async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Source) -> None:
     await topics.enriched.send(
-        key=order.order_id.encode(),
-        value=EnrichedOrder(event=created, customer=snapshot, source=source),
+        key=created.order.order_id.encode(),
+        value=EnrichedOrder(event=created, customer=customer, source=source),
     )

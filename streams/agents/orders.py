@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from faust import StreamT
 from faust.streams import current_event
+from faust.types import TP
 from faust.types.tuples import Message
 
 from schemas.events import ClassifiedOrder, StatusChanged
@@ -20,14 +21,26 @@ from streams.classify import analytics
 from streams.classify.engine import classify_created, classify_status_change
 from streams.classify.lifecycle import InvalidTransition
 from streams.classify.notify import notifications_for
+from streams.classify.parking import CreatedProgress
 from streams.deadletters import source_of
 from streams.records import EnrichedOrder, OrderState, ParkedStatus, ParkedStatuses, Source, Tick
 
 log = logging.getLogger("ordertriage.orders")
 
+#: In memory, per worker: how far the created stream has got (decides when parking gives up).
+created_progress = CreatedProgress()
+
 ENRICHED = topics.enriched.get_topic_name()
 STATUS = topics.status_changed.get_topic_name()
 TICKS = topics.ticks.get_topic_name()
+
+
+@app.on_partitions_assigned.connect
+async def restart_parking_clocks(app: object, assigned: set[TP], **kwargs: object) -> None:
+    now = time.time()
+    for tp in assigned:
+        if tp.topic == ENRICHED:
+            created_progress.assigned(tp.partition, now)
 
 
 @app.agent(topics.order_stream, name="order-book")
@@ -52,7 +65,14 @@ async def order_book(stream: StreamT[bytes]) -> None:
 async def on_created(enriched: EnrichedOrder) -> None:
     created = enriched.event
     order_id = created.order.order_id
-    if order_id in tables.orders:
+    existing = tables.orders.get(order_id)
+    if existing is not None and created.event_id in existing.applied_event_ids:
+        # Our own replay after a crash: the state was written, the outputs may not have left.
+        # Send them again (same notification ids); state and windows stay as they are.
+        metrics.replayed_events.labels(topic=ENRICHED).inc()
+        await send_outputs(None, classify_created(created, enriched.customer, rules, now=_now()))
+        return
+    if existing is not None:
         await deadletters.send(
             value=created.model_dump_json().encode(),
             source=enriched.source,
@@ -61,9 +81,10 @@ async def on_created(enriched: EnrichedOrder) -> None:
             error_class="Duplicate",
         )
         return
+    created_progress.saw(_current_partition(), enriched.source.timestamp, time.time())
     record = classify_created(created, enriched.customer, rules, now=_now())
     tables.orders[order_id] = OrderState(
-        classification=record, applied_event_ids=[created.event_id]
+        classification=record, applied={created.event_id: enriched.source.position}
     )
     await publish(None, record, enriched.source.timestamp)
     parked = tables.parked.pop(order_id, None)
@@ -91,7 +112,11 @@ async def on_status(message: Message) -> None:
 async def apply_status(
     state: OrderState, change: StatusChanged, raw: bytes, source: Source
 ) -> None:
-    if change.event_id in state.applied_event_ids:
+    applied_at = state.applied.get(change.event_id)
+    if applied_at == source.position:
+        await replayed_status(state, change)
+        return
+    if applied_at is not None:
         await deadletters.send(
             value=raw,
             source=source,
@@ -112,9 +137,24 @@ async def apply_status(
             error_class="InvalidTransition",
         )
         return
-    applied = [*state.applied_event_ids, change.event_id][-settings.dedupe_history :]
-    tables.orders[change.order_id] = OrderState(classification=after, applied_event_ids=applied)
+    applied = state.with_applied(change.event_id, source, settings.dedupe_history)
+    tables.orders[change.order_id] = OrderState(classification=after, applied=applied)
     await publish(before, after, source.timestamp)
+
+
+async def replayed_status(state: OrderState, change: StatusChanged) -> None:
+    """Our own replay of an applied status change (after a crash or a rebalance).
+
+    If it was the last change applied, its outputs may not have left before the crash: send
+    them again (same notification ids). An older one was followed by later changes whose
+    state was written, so its outputs are not resent; state stays as it is either way.
+    """
+    metrics.replayed_events.labels(topic=STATUS).inc()
+    current = state.classification
+    if current.event_id != change.event_id:
+        return
+    before = current.model_copy(update={"status": change.from_status})
+    await send_outputs(before, current)
 
 
 async def replay_parked(parked: ParkedStatuses) -> None:
@@ -126,7 +166,13 @@ async def replay_parked(parked: ParkedStatuses) -> None:
 
 
 async def publish(before: ClassifiedOrder | None, after: ClassifiedOrder, timestamp: float) -> None:
-    """Classified record, notifications, metrics and window aggregates for one change."""
+    """Outputs and window aggregates for one change of an order."""
+    await send_outputs(before, after)
+    count_in_windows(after, timestamp)
+
+
+async def send_outputs(before: ClassifiedOrder | None, after: ClassifiedOrder) -> None:
+    """The classified record and the notifications for what became true, with metrics."""
     now = _now()
     await topics.classified.send(key=after.order_id.encode(), value=after)
     for dimension, value in analytics.contributions(after):
@@ -137,6 +183,9 @@ async def publish(before: ClassifiedOrder | None, after: ClassifiedOrder, timest
     for notification in notifications_for(before, after, now=now):
         await topics.notifications.send(key=after.order_id.encode(), value=notification)
         metrics.notifications.labels(kind=notification.kind).inc()
+
+
+def count_in_windows(after: ClassifiedOrder, timestamp: float) -> None:
     partition = _current_partition()
     for size in settings.analytics_windows:
         start = analytics.window_start(timestamp, size)
@@ -155,12 +204,13 @@ async def publish(before: ClassifiedOrder | None, after: ClassifiedOrder, timest
 async def on_tick(tick: Tick, partition: int) -> None:
     """Timed work for one partition, run inside the stream so table writes have a partition."""
     now = tick.now
+    grace = settings.status_grace_seconds
     for order_id, parked in list(tables.parked.items()):
         expired = [
             p
             for p in parked.events
             if p.source.partition == partition
-            and p.parked_at + settings.status_grace_seconds <= now
+            and created_progress.gave_up(partition, p.source.timestamp, p.parked_at, now, grace)
         ]
         if not expired:
             continue
@@ -175,7 +225,7 @@ async def on_tick(tick: Tick, partition: int) -> None:
                 value=entry.raw.encode(),
                 source=entry.source,
                 code="unknown_order",
-                reason=f"no order {order_id} arrived within {settings.status_grace_seconds:g}s",
+                reason=f"no order {order_id} arrived within {grace:g}s",
                 error_class="UnknownOrder",
             )
     published_at = datetime.fromtimestamp(now, UTC)

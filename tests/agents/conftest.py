@@ -221,6 +221,7 @@ async def deliver(
     partition: int = 0,
     timestamp: float | None = None,
     headers: list[tuple[str, bytes]] | None = None,
+    offset: int | None = None,
 ) -> Message:
     """Put one record on the agent's test channel as if read from ``topic``; return its message
     once the agent has finished processing it.
@@ -229,7 +230,8 @@ async def deliver(
     multi-topic channel (``"<internal>"``), and it returns before a non-yielding agent has
     run; so this builds the message itself and waits for the stream to release the event.
     """
-    offset = agent.sent_offset
+    # A given offset re-delivers a record already read there (a replay after a crash).
+    offset = agent.sent_offset if offset is None else offset
     message = Message(
         topic=topic,
         partition=partition,

@@ -196,7 +196,28 @@ async def test_customer_history_dead_letters_duplicates(outputs: Outputs) -> Non
     )
     assert "E-1" in letters[1].headers["reason"]  # the event that counted the order
     assert ot.tables.customers["C-1"].order_count == 2  # distinct orders
-    assert dict(ot.tables.customer_orders.items()) == {"C-1/SO-1": "E-1", "C-1/SO-2": "E-2"}
+    counted = {k: (v.event_id, v.position) for k, v in ot.tables.customer_orders.items()}
+    assert counted == {
+        "C-1/SO-1": ("E-1", f"{CREATED}/0/10"),
+        "C-1/SO-2": ("E-2", f"{CREATED}/0/12"),
+    }
+
+
+async def test_customer_history_replay_resends_the_same_snapshot(outputs: Outputs) -> None:
+    """The same record from the same source position is a replay: forwarded again as it was."""
+    first = created("SO-1", "C-1", "100.00", event_id="E-1")
+    src = source("SO-1", offset=10)
+    async with customer_history.test_context() as agent:
+        for _ in range(2):
+            await deliver(
+                agent, dumps(first), topic=BY_CUSTOMER, key=b"C-1", headers=source_header(src)
+            )
+
+    sent = outputs.values("enriched")
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert sent[0].customer.prior_orders == 0
+    assert outputs.dead_letters() == []
+    assert ot.tables.customers["C-1"].order_count == 1
 
 
 # --- order_book: orders-enriched + orders.status-changed + ticks ---------------------------
@@ -219,6 +240,25 @@ async def test_created_order_is_classified_and_notified(outputs: Outputs) -> Non
     ]
     assert ot.tables.orders["SO-1"].classification == record
     assert outputs.kwargs("deadletter") == []
+
+
+async def test_replayed_created_order_resends_outputs_without_counting_twice(
+    outputs: Outputs,
+) -> None:
+    """After a crash the same enriched record comes again: same outputs, state untouched."""
+    order = enriched("SO-1", "25000.00", timestamp=time.time())
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(order, "enriched_order"), topic=ENRICHED, key=b"SO-1")
+        windows_before = {k: w.events for k, w in ot.tables.windows.items()}
+        await deliver(agent, wire(order, "enriched_order"), topic=ENRICHED, key=b"SO-1")
+
+    first, again = outputs.values("classified")
+    assert again.model_copy(update={"classified_at": first.classified_at}) == first
+    notes: list[Notification] = outputs.values("notifications")
+    assert len(notes) == 2 and notes[0].notification_id == notes[1].notification_id
+    assert outputs.kwargs("deadletter") == []
+    assert {k: w.events for k, w in ot.tables.windows.items()} == windows_before
+    assert ot.tables.orders["SO-1"].applied_event_ids == [order.event.event_id]
 
 
 async def test_low_value_order_sends_no_notification(outputs: Outputs) -> None:
@@ -270,6 +310,26 @@ async def test_status_changes_apply_in_order_and_duplicates_are_dead_lettered(
     ]
     assert [(d.code, d.value) for d in outputs.dead_letters()] == [("duplicate_event", confirm)]
     assert ot.tables.orders["SO-1"].applied_event_ids[1:] == ["S-1", "S-2"]
+
+
+async def test_replayed_status_change_resends_its_outputs_once(outputs: Outputs) -> None:
+    """Re-read from the same offset (a crash after the state write): outputs again, no DLQ."""
+    cancel = dumps(status("SO-1", "new", "cancelled", minutes=5, event_id="S-1"))
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+        first = await deliver(agent, cancel, topic=STATUS, key=b"SO-1")
+        await deliver(agent, cancel, topic=STATUS, key=b"SO-1", offset=first.offset)
+
+    assert [r.status.value for r in outputs.values("classified")] == [
+        "new",
+        "cancelled",
+        "cancelled",
+    ]
+    notes: list[Notification] = outputs.values("notifications")
+    assert [n.kind for n in notes] == ["order_cancelled", "order_cancelled"]
+    assert notes[0].notification_id == notes[1].notification_id
+    assert outputs.dead_letters() == []
+    assert ot.tables.orders["SO-1"].applied_event_ids[1:] == ["S-1"]
 
 
 async def test_invalid_transition_is_dead_lettered(outputs: Outputs) -> None:

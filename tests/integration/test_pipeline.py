@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+from streams.kafka_io import produce
+from streams.sample import SampleStream
 from tests.integration import events as ev
 from tests.integration.harness import (
     ANALYTICS,
     CLASSIFIED,
+    DEADLETTER,
     NOTIFICATIONS,
     Kafka,
     Record,
     Worker,
+    bootstrap,
     wait_for,
 )
 
@@ -182,6 +188,47 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         r2 = next(v for v in map(ev.loads, (r.value for r in records)) if v["order_id"] == "R2")
         assert r2["customer_segment"] == "vip"  # 70000 before the restart + 40000 after
         assert "110000.00 CNY" in r2["reasons"]["customer_segment"]
+    finally:
+        kafka.close()
+        worker.stop()
+
+
+def test_kill_9_loses_no_order_and_repeats_no_notification_id(tmp_path: Path) -> None:
+    """A backlog, a SIGKILL mid-way, a restart: every input event classified, nothing
+    dead-lettered, and re-sent notifications carry the ids they had the first time."""
+    worker = Worker(tmp_path, env_overrides={"ORDERTRIAGE_STATUS_GRACE_SECONDS": "30"})
+    sample = list(SampleStream(1500, seed=11, bad_share=0.0, prefix=worker.prefix))
+    asyncio.run(produce(bootstrap(), sample))
+    worker.start()
+    kafka = Kafka(worker)
+    try:
+        kafka.read(CLASSIFIED, lambda rs: len(rs) >= 1500, timeout=120)
+        worker.stop(signal.SIGKILL)
+        worker.start(timeout=150)  # the dead member's session must expire first
+
+        def key(r: Record) -> tuple[bytes | None, str]:
+            return r.key, ev.loads(r.value)["event_id"]
+
+        classified = kafka.read(
+            CLASSIFIED, lambda rs: len({key(r) for r in rs}) >= len(sample), timeout=180
+        )
+        assert len({key(r) for r in classified}) == len(sample)
+        assert kafka.read(DEADLETTER, lambda rs: True, timeout=5) == []
+        notes = [ev.loads(r.value) for r in kafka.read(NOTIFICATIONS, lambda rs: True)]
+        by_id: dict[str, set[tuple[str, str]]] = {}
+        for n in notes:
+            by_id.setdefault(n["notification_id"], set()).add((n["order_id"], n["kind"]))
+        assert all(len(causes) == 1 for causes in by_id.values())
+        created = [ev.loads(v) for t, _, v in sample if t.endswith("orders.created")]
+        high = {
+            c["order"]["order_id"]
+            for c in created
+            if Decimal(c["order"]["total_amount"]) >= 10000 and c["order"]["currency"] == "CNY"
+        }
+        notified_high = {
+            o for causes in by_id.values() for o, k in causes if k == "high_value_order"
+        }
+        assert high <= notified_high
     finally:
         kafka.close()
         worker.stop()

@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 KAFKA := deploy/kafka/kafka.sh
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
 
@@ -29,8 +30,8 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 
 .PHONY: tools
 tools: ## Debian packages the tests use (promtool, from the prometheus package)
-	@command -v promtool >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  { echo "Java 17 and Maven are needed to run the local broker"; exit 1; }
 

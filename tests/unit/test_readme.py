@@ -25,6 +25,10 @@ def test_status_table_matches_the_state_machine() -> None:
         assert f"| {status.value} | {allowed} | {CATEGORIES[status].value} |" in README
 
 
+def test_example_shows_the_builtin_rules_version() -> None:
+    assert f'"rules_version": "{ClassificationConfig().version}"' in README
+
+
 def test_rules_file_example_loads(tmp_path: Path) -> None:
     block = re.search(r"```yaml\n(.*?)```", README, re.S)
     assert block is not None

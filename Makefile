@@ -45,7 +45,10 @@ broker-stop: ## stop the local broker
 	$(KAFKA) stop
 
 .PHONY: demo
-demo: install broker ## broker + worker + sample orders + live summary (Ctrl-C stops it all)
+demo: install ## broker + worker + sample orders + live summary (Ctrl-C stops it all)
+	@was_running=$$($(KAFKA) status >/dev/null 2>&1 && echo yes); \
+	$(KAFKA) start && $(KAFKA) wait-ready || exit 1; \
+	trap '[ -n "$$was_running" ] || $(KAFKA) stop' EXIT; \
 	$(BIN)/python -m streams.demo
 
 .PHONY: test

@@ -77,10 +77,11 @@ class Summary:
         rate = ""
         if self.first and self.last and self.last > self.first:
             rate = f" | {self.classified / (self.last - self.first):.0f} classified records/s"
+        dead = ", ".join(f"{k} {v}" for k, v in sorted(self.dead.items())) or "none"
         head = (
-            f"orders classified {self.created}/{self.orders} | records {self.classified}"
-            f"{rate} | notifications {sum(self.notified.values())}"
-            f" | dead letters {dict(self.dead) or 0}"
+            f"[bold]orders classified {self.created}/{self.orders}[/] | classified records"
+            f" {self.classified}{rate} | notifications {sum(self.notified.values())}\n"
+            f"dead letters (the sample mixes in ~3% bad records on purpose): {dead}"
         )
         notes = "\n".join(self.notifications) or "(none yet)"
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.notified.items())) or "none"

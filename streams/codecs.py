@@ -7,7 +7,6 @@ from typing import Any
 from faust.serializers import codecs
 from pydantic import BaseModel
 
-from schemas.events import ClassifiedOrder
 from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
 from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatuses, Tick
@@ -33,7 +32,6 @@ class PydanticCodec(codecs.Codec):
 
 CODECS: dict[str, type[BaseModel] | None] = {
     "pydantic": None,
-    "classified_order": ClassifiedOrder,
     "enriched_order": EnrichedOrder,
     "order_state": OrderState,
     "customer_stats": CustomerStats,

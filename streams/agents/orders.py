@@ -104,6 +104,7 @@ async def on_status(message: Message) -> None:
         parked = tables.parked.get(change.order_id) or ParkedStatuses()
         entry = ParkedStatus(raw=message.value.decode(), source=source, parked_at=time.time())
         tables.parked[change.order_id] = ParkedStatuses(events=[*parked.events, entry])
+        created_progress.parked(source.partition, source.timestamp)
         metrics.parked_status_events.inc()
         return
     await apply_status(state, change, message.value, source)
@@ -203,15 +204,27 @@ def count_in_windows(after: ClassifiedOrder, timestamp: float) -> None:
 
 async def on_tick(tick: Tick, partition: int) -> None:
     """Timed work for one partition, run inside the stream so table writes have a partition."""
-    now = tick.now
+    await expire_parked(partition, tick.now)
+    await close_windows(partition, tick.now)
+
+
+async def expire_parked(partition: int, now: float) -> None:
+    """Dead-letter parked status changes of ``partition`` whose order is not coming."""
     grace = settings.status_grace_seconds
+    if not created_progress.worth_scanning(partition, now, grace):
+        return
+    oldest_left: float | None = None
     for order_id, parked in list(tables.parked.items()):
+        mine = [p for p in parked.events if p.source.partition == partition]
         expired = [
             p
-            for p in parked.events
-            if p.source.partition == partition
-            and created_progress.gave_up(partition, p.source.timestamp, p.parked_at, now, grace)
+            for p in mine
+            if created_progress.gave_up(partition, p.source.timestamp, p.parked_at, now, grace)
         ]
+        for p in mine:
+            if p not in expired:
+                ts = p.source.timestamp
+                oldest_left = ts if oldest_left is None else min(oldest_left, ts)
         if not expired:
             continue
         kept = [p for p in parked.events if p not in expired]
@@ -228,6 +241,11 @@ async def on_tick(tick: Tick, partition: int) -> None:
                 reason=f"no order {order_id} arrived within {grace:g}s",
                 error_class="UnknownOrder",
             )
+    created_progress.scanned(partition, oldest_left)
+
+
+async def close_windows(partition: int, now: float) -> None:
+    """Publish the closed windows of ``partition``; drop those past retention."""
     published_at = datetime.fromtimestamp(now, UTC)
     for key, window in list(tables.windows.items()):
         if window.partition != partition:

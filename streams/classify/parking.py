@@ -17,11 +17,34 @@ class CreatedProgress:
 
     watermark: dict[int, float] = field(default_factory=dict)
     last_seen_at: dict[int, float] = field(default_factory=dict)
+    #: Oldest record timestamp among the parked changes of a partition (unknown until scanned).
+    oldest_parked: dict[int, float | None] = field(default_factory=dict)
 
     def assigned(self, partition: int, now: float) -> None:
         """A partition (re)gained: its stream counts as busy for one grace period from now."""
         self.watermark.pop(partition, None)
+        self.oldest_parked.pop(partition, None)
         self.last_seen_at[partition] = now
+
+    def parked(self, partition: int, record_timestamp: float) -> None:
+        if partition in self.oldest_parked:
+            oldest = self.oldest_parked[partition]
+            self.oldest_parked[partition] = (
+                record_timestamp if oldest is None else min(oldest, record_timestamp)
+            )
+
+    def scanned(self, partition: int, oldest_left: float | None) -> None:
+        self.oldest_parked[partition] = oldest_left
+
+    def worth_scanning(self, partition: int, now: float, grace: float) -> bool:
+        """Whether any parked change of ``partition`` could give up now (scans are O(table))."""
+        if partition not in self.oldest_parked:
+            return True
+        oldest = self.oldest_parked[partition]
+        if oldest is None:
+            return False
+        idle_since = self.last_seen_at.get(partition, now)
+        return now - idle_since >= grace or self.watermark.get(partition, 0.0) >= oldest + grace
 
     def saw(self, partition: int, record_timestamp: float, now: float) -> None:
         self.watermark[partition] = max(self.watermark.get(partition, 0.0), record_timestamp)

@@ -34,3 +34,21 @@ def test_gives_up_on_an_idle_stream_after_grace() -> None:
     p.assigned(0, now=1000.0)
     assert not p.gave_up(0, 100.0, parked_at=100.0, now=1059.0, grace=GRACE)
     assert p.gave_up(0, 100.0, parked_at=100.0, now=1060.0, grace=GRACE)
+
+
+def test_scans_only_when_something_could_give_up() -> None:
+    p = CreatedProgress()
+    assert p.worth_scanning(0, now=10.0, grace=GRACE)  # nothing known yet: look once
+    p.scanned(0, oldest_left=None)
+    assert not p.worth_scanning(0, now=10.0, grace=GRACE)  # nothing parked
+    p.saw(0, record_timestamp=100.0, now=100.0)
+    p.parked(0, record_timestamp=100.0)
+    p.saw(0, record_timestamp=150.0, now=120.0)
+    assert not p.worth_scanning(0, now=120.0, grace=GRACE)  # busy, not past it by grace
+    p.saw(0, record_timestamp=160.0, now=121.0)
+    assert p.worth_scanning(0, now=121.0, grace=GRACE)  # the stream moved past it
+    p.scanned(0, oldest_left=130.0)
+    assert not p.worth_scanning(0, now=122.0, grace=GRACE)
+    assert p.worth_scanning(0, now=181.0, grace=GRACE)  # idle for a grace period
+    p.assigned(0, now=200.0)
+    assert p.worth_scanning(0, now=200.0, grace=GRACE)  # re-assigned: unknown again

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -77,7 +78,9 @@ def one_run(orders: int, seed: int) -> Run:
     asyncio.run(produce(settings.bootstrap, sample))
     env = dict(os.environ)
     data = tempfile.mkdtemp(prefix="ordertriage-tp-")
-    port = 16100 + int(token[:2], 16) % 500
+    with socket.socket() as probe:  # a free port for this run's web server
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
     env.update(
         {
             "ORDERTRIAGE_TOPIC_PREFIX": prefix,

@@ -126,7 +126,9 @@ class ClassifiedOrder(_Outbound):
 
     order_id: str
     event_id: str = Field(description="event_id of the input event that caused this record")
-    cause: Literal["order-created", "status-changed"]
+    cause: Literal["order-created", "status-changed", "reclassified"] = Field(
+        description="reclassified: a new rule set changed it (event_id is rules:<version>)"
+    )
     occurred_at: datetime
     classified_at: datetime
     customer_id: str
@@ -144,8 +146,15 @@ class ClassifiedOrder(_Outbound):
     status_category: StatusCategory
     tags: list[str]
     priority: Priority
+    team: str | None = Field(default=None, description="team a routing rule sent it to")
+    rules_fired: list[str] = Field(
+        default_factory=list, description="ids of the custom rules that fired, in rule order"
+    )
     rules_version: str
-    reasons: dict[str, str] = Field(description="per dimension, why it got its value")
+    reasons: dict[str, str] = Field(
+        description="per dimension, why it got its value; per fired rule (rule:<id>), the values"
+        " that made it fire"
+    )
 
 
 class Notification(_Outbound):
@@ -161,6 +170,8 @@ class Notification(_Outbound):
     priority: Priority
     rules_version: str
     created_at: datetime
+    rule_id: str | None = Field(default=None, description="the rule whose notify action sent it")
+    team: str | None = None
 
 
 class DimensionCount(_Outbound):
@@ -187,3 +198,19 @@ class AnalyticsWindow(_Outbound):
     events: int
     counts: list[DimensionCount]
     published_at: datetime
+
+
+class RulesPublished(_Outbound):
+    """``ordertriage.rules``: one published rule set, kept forever (the audit trail).
+
+    The topic is compacted with a unique key per publication, so nothing is ever deleted by
+    time; workers apply the last valid record and ignore invalid ones.
+    """
+
+    version: str = Field(description="label@hash, as computed by the publisher")
+    label: str
+    rules_yaml: str = Field(description="the rule file as written, comments included")
+    published_by: str
+    published_at: datetime
+    source: str = Field(description="file name it was published from")
+    comment: str | None = None

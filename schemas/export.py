@@ -13,6 +13,7 @@ from schemas.events import (
     ClassifiedOrder,
     Notification,
     OrderCreated,
+    RulesPublished,
     StatusChanged,
 )
 
@@ -25,6 +26,7 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "orders.classified.schema.json": ClassifiedOrder,
     "orders.notifications.schema.json": Notification,
     "orders.analytics.schema.json": AnalyticsWindow,
+    "ordertriage.rules.schema.json": RulesPublished,
 }
 
 

@@ -6,10 +6,11 @@ import faust
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import codecs
-from streams.classify.config import ClassificationConfig
+from streams.classify.rules import RuleSet
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
 from streams.metrics import Metrics
+from streams.rulebook import Rulebook
 from streams.settings import get_settings
 from streams.tables import Tables
 from streams.topics import Topics
@@ -46,12 +47,11 @@ registry = CollectorRegistry()
 metrics = Metrics.create(registry)
 setup_faust_metrics(app, registry)
 
-rules = (
-    ClassificationConfig.from_yaml(settings.rules_file)
-    if settings.rules_file
-    else ClassificationConfig()
+# Until the rules topic says otherwise: the rules file from settings, else the shipped default.
+rulebook = Rulebook(
+    RuleSet.from_file(settings.rules_file) if settings.rules_file else RuleSet.default(),
+    metrics,
 )
-metrics.rules_info.labels(version=rules.version).set(1)
 
 topics = Topics(app, settings)
 tables = Tables(app, settings)
@@ -66,7 +66,7 @@ __all__ = [
     "deadletters",
     "metrics",
     "registry",
-    "rules",
+    "rulebook",
     "settings",
     "tables",
     "topics",

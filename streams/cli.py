@@ -13,6 +13,7 @@ import orjson
 from rich.console import Console
 from rich.syntax import Syntax
 
+from streams.cli_rules import explain, rules
 from streams.settings import get_settings
 
 console = Console()
@@ -110,6 +111,9 @@ def print_record(
     except orjson.JSONDecodeError:
         console.print(f"  [red]not JSON[/]: {value!r:.300}")
 
+
+main.add_command(rules)
+main.add_command(explain)
 
 if __name__ == "__main__":
     main()

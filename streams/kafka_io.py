@@ -71,3 +71,37 @@ async def records(
                 return
     finally:
         await consumer.stop()
+
+
+async def read_all(bootstrap: str, topics: list[str], wait_s: float = 30) -> list[bytes]:
+    """Every value of ``topics`` from the beginning up to their end offsets now.
+
+    Within a partition the order is kept (so each order's events stay in order).
+    """
+    # No group: subscribing assigns every partition of the topics, from the beginning.
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=1000,
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + wait_s
+        while {tp.topic for tp in consumer.assignment()} != set(topics):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not found: {set(topics)}")
+            await asyncio.sleep(0.1)
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
+            for records in batch.values():
+                values.extend(r.value for r in records if r.value is not None)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return values

@@ -24,6 +24,10 @@ class Metrics:
     analytics_late_events: Counter
     replayed_events: Counter
     rules_info: Gauge
+    rules_rejected: Counter
+    rules_switches: Counter
+    reclassified: Counter
+    reclassify_pending: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -99,6 +103,27 @@ class Metrics:
                 f"{p}rules_info",
                 "The active classification rule set (value is 1).",
                 ["version"],
+                registry=registry,
+            ),
+            rules_rejected=Counter(
+                f"{p}rules_rejected",
+                "Invalid rule sets found on the rules topic and ignored (last good set kept).",
+                registry=registry,
+            ),
+            rules_switches=Counter(
+                f"{p}rules_switches",
+                "Switches to a newly published rule set.",
+                registry=registry,
+            ),
+            reclassified=Counter(
+                f"{p}reclassified",
+                "Open orders re-evaluated in background sweeps, per outcome.",
+                ["outcome"],
+                registry=registry,
+            ),
+            reclassify_pending=Gauge(
+                f"{p}reclassify_pending",
+                "Open orders queued for re-evaluation on this worker.",
                 registry=registry,
             ),
         )

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import ClassifiedOrder, OrderCreated
 from streams.classify.customers import CustomerSnapshot
+from streams.classify.facts import OrderFacts
 
 
 class Source(BaseModel):
@@ -49,13 +50,19 @@ class OrderState(BaseModel):
 
     ``applied`` maps each recent event id to where it was read (``Source.position``): the same
     id from the same position is our own replay after a crash, from elsewhere an upstream
-    duplicate.
+    duplicate. ``facts`` let a new rule set classify the order again; ``notified`` are the
+    rules whose notifications the last change sent, so a replay re-sends exactly those.
+    ``partition`` is the one the state belongs to (background sweeps run per partition).
+    The last three are absent in states written before rules became data.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     classification: ClassifiedOrder
     applied: dict[str, str] = Field(default_factory=dict)
+    facts: OrderFacts | None = None
+    partition: int | None = None
+    notified: list[str] = Field(default_factory=list)
 
     @property
     def applied_event_ids(self) -> list[str]:
@@ -88,3 +95,6 @@ class Tick(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     now: float
+    review: float | None = Field(
+        default=None, description="scheduled time of a full re-evaluation due on this tick"
+    )

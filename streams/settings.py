@@ -11,7 +11,9 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -57,8 +59,21 @@ class Settings(BaseSettings):
         default="info", description="worker log level"
     )
     rules_file: Path | None = Field(
-        default=None, description="YAML file of classification thresholds; unset = defaults"
+        default=None,
+        description="rule set used until one is published on the rules topic;"
+        " unset = the shipped `streams/classify/default_rules.yaml`",
     )
+    reclassify_batch_size: int = Field(
+        default=200,
+        ge=1,
+        description="open orders re-evaluated per partition per tick after a rule switch",
+    )
+    reclassify_cron: str = Field(
+        default="",
+        description="cron expression of a scheduled full re-evaluation of open orders;"
+        " empty = none (e.g. `0 6 * * 1` = Mondays 06:00)",
+    )
+    timezone: str = Field(default="UTC", description="time zone of cron schedules (IANA name)")
     max_value_bytes: int = Field(
         default=1_048_576, ge=1024, description="larger input records are dead-lettered"
     )
@@ -98,6 +113,24 @@ class Settings(BaseSettings):
         if not value or any(v <= 0 for v in value):
             raise ValueError("needs at least one window size, all > 0 seconds")
         return sorted(set(value))
+
+    @field_validator("reclassify_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value.strip() and not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _retention_covers_windows(self) -> Settings:

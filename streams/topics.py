@@ -12,6 +12,10 @@ CLASSIFIED = "orders.classified"
 NOTIFICATIONS = "orders.notifications"
 ANALYTICS = "orders.analytics"
 DEADLETTER = "orders.deadletter"
+RULES = "ordertriage.rules"
+#: One partition (a total order of publications), compacted with a unique key per
+#: publication: nothing is ever deleted by time, so the topic is the audit trail.
+RULES_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "86400000"}
 
 
 class Topics:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, cast
 
 from aiohttp.web import Response
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app, registry, tables
+from streams.app import app, registry, rulebook, tables
+from streams.classify.engine import classify
 
 
 @app.page("/metrics")
@@ -28,8 +30,9 @@ async def healthz(self: web.View, request: web.Request) -> web.Response:
 
 @app.page("/readyz")
 async def readyz(self: web.View, request: web.Request) -> web.Response:
-    """Ready: partitions assigned, tables recovered, not rebalancing."""
+    """Ready: rules topic read, partitions assigned, tables recovered, not rebalancing."""
     checks = {
+        "rules_loaded": rulebook.ready.is_set(),
         "assigned": bool(app.consumer.assignment()),
         "recovered": app.tables.recovery.completed.is_set(),
         "not_rebalancing": not app.rebalancing,
@@ -46,4 +49,50 @@ async def get_order(self: web.View, request: web.Request, order_id: str) -> web.
     if state is None:
         return self.json({"error": "not found", "order_id": order_id}, status=404)
     body: dict[str, Any] = state.classification.model_dump(mode="json")
+    return self.json(body)
+
+
+@app.page("/orders/{order_id}/explain")
+@app.table_route(table=tables.orders, match_info="order_id")
+async def explain_order(self: web.View, request: web.Request, order_id: str) -> web.Response:
+    """Each dimension of the order's classification, what decided it, and the input values."""
+    state = tables.orders.get(order_id)
+    if state is None:
+        return self.json({"error": "not found", "order_id": order_id}, status=404)
+    stored = state.classification
+    rules = rulebook.current
+    body: dict[str, Any] = {"order_id": order_id, "rules_version": stored.rules_version}
+    if state.facts is None:  # stored before facts were kept: the recorded reasons only
+        body |= {
+            "current": False,
+            "inputs": {},
+            "dimensions": [
+                {"dimension": k, "value": "", "decided_by": "", "reason": v}
+                for k, v in stored.reasons.items()
+            ],
+        }
+        return self.json(body)
+    # Re-run the core on the stored facts; with the same rule set it yields the same values.
+    outcome = classify(
+        state.facts,
+        stored.status,
+        rules,
+        cause=stored.cause,
+        event_id=stored.event_id,
+        occurred_at=stored.occurred_at,
+        now=stored.classified_at,
+        status_reason=stored.reasons.get("status", ""),
+    )
+    current = rules.version == stored.rules_version
+    body |= {
+        "current": current,
+        "live_rules_version": rules.version,
+        "inputs": outcome.inputs,
+        "dimensions": [asdict(d) for d in outcome.trace]
+        if current
+        else [
+            {"dimension": k, "value": "", "decided_by": stored.rules_version, "reason": v}
+            for k, v in stored.reasons.items()
+        ],
+    }
     return self.json(body)

@@ -6,7 +6,7 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import OrderCreated
-from streams.app import app, deadletters, metrics, rules, tables, topics
+from streams.app import app, deadletters, metrics, tables, topics
 from streams.classify.customers import CustomerSnapshot, apply_order
 from streams.deadletters import SOURCE_HEADER, headers_of
 from streams.records import CountedOrder, EnrichedOrder, Source
@@ -47,7 +47,7 @@ async def count_order(message: Message) -> None:
             error_class="Duplicate",
         )
         return
-    stats, snapshot = apply_order(tables.customers.get(customer_id), order, rules)
+    stats, snapshot = apply_order(tables.customers.get(customer_id), order)
     tables.customers[customer_id] = stats
     tables.customer_orders[seen_key] = CountedOrder(
         event_id=created.event_id, position=source.position, customer=snapshot

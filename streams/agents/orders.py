@@ -15,12 +15,14 @@ from faust.streams import current_event
 from faust.types import TP
 from faust.types.tuples import Message
 
-from schemas.events import ClassifiedOrder, StatusChanged
-from streams.app import app, deadletters, metrics, rules, settings, tables, topics
+from schemas.events import ClassifiedOrder, Status, StatusChanged
+from streams.agents import reclassify
+from streams.app import app, deadletters, metrics, rulebook, settings, tables, topics
 from streams.classify import analytics
 from streams.classify.engine import classify_created, classify_status_change
+from streams.classify.facts import OrderFacts
 from streams.classify.lifecycle import InvalidTransition
-from streams.classify.notify import notifications_for
+from streams.classify.notify import newly_fired, notifications
 from streams.classify.parking import CreatedProgress
 from streams.deadletters import source_of
 from streams.records import EnrichedOrder, OrderState, ParkedStatus, ParkedStatuses, Source, Tick
@@ -46,6 +48,8 @@ async def restart_parking_clocks(app: object, assigned: set[TP], **kwargs: objec
 @app.agent(topics.order_stream, name="order-book")
 async def order_book(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
+        if not rulebook.ready.is_set():
+            await rulebook.ready.wait()  # the rules topic read: never classify with stale rules
         message = event.message
         started = time.perf_counter()
         async with deadletters.guard(message):
@@ -68,9 +72,8 @@ async def on_created(enriched: EnrichedOrder) -> None:
     existing = tables.orders.get(order_id)
     if existing is not None and created.event_id in existing.applied_event_ids:
         # Our own replay after a crash: the state was written, the outputs may not have left.
-        # Send them again (same notification ids); state and windows stay as they are.
         metrics.replayed_events.labels(topic=ENRICHED).inc()
-        await send_outputs(None, classify_created(created, enriched.customer, rules, now=_now()))
+        await resend_last(existing, created.event_id, previous_status=None)
         return
     if existing is not None:
         await deadletters.send(
@@ -81,12 +84,22 @@ async def on_created(enriched: EnrichedOrder) -> None:
             error_class="Duplicate",
         )
         return
-    created_progress.saw(_current_partition(), enriched.source.timestamp, time.time())
-    record = classify_created(created, enriched.customer, rules, now=_now())
+    partition = _current_partition()
+    created_progress.saw(partition, enriched.source.timestamp, time.time())
+    facts = OrderFacts.of(created, enriched.customer)
+    rules = rulebook.current
+    record = classify_created(
+        facts, rules, event_id=created.event_id, occurred_at=created.occurred_at, now=_now()
+    ).classification
+    fired = newly_fired(None, record)
     tables.orders[order_id] = OrderState(
-        classification=record, applied={created.event_id: enriched.source.position}
+        classification=record,
+        applied={created.event_id: enriched.source.position},
+        facts=facts,
+        partition=partition,
+        notified=fired,
     )
-    await publish(None, record, enriched.source.timestamp)
+    await publish(record, fired, None, enriched.source.timestamp)
     parked = tables.parked.pop(order_id, None)
     if parked is not None:
         metrics.parked_status_events.dec(len(parked.events))
@@ -128,7 +141,7 @@ async def apply_status(
         return
     before = state.classification
     try:
-        after = classify_status_change(before, change, now=_now())
+        after = classify_status_change(before, state.facts, change, rulebook.current, now=_now())
     except InvalidTransition as exc:
         await deadletters.send(
             value=raw,
@@ -139,8 +152,11 @@ async def apply_status(
         )
         return
     applied = state.with_applied(change.event_id, source, settings.dedupe_history)
-    tables.orders[change.order_id] = OrderState(classification=after, applied=applied)
-    await publish(before, after, source.timestamp)
+    fired = newly_fired(before, after)
+    tables.orders[change.order_id] = state.model_copy(
+        update={"classification": after, "applied": applied, "notified": fired}
+    )
+    await publish(after, fired, before.status, source.timestamp)
 
 
 async def replayed_status(state: OrderState, change: StatusChanged) -> None:
@@ -151,11 +167,13 @@ async def replayed_status(state: OrderState, change: StatusChanged) -> None:
     state was written, so its outputs are not resent; state stays as it is either way.
     """
     metrics.replayed_events.labels(topic=STATUS).inc()
-    current = state.classification
-    if current.event_id != change.event_id:
-        return
-    before = current.model_copy(update={"status": change.from_status})
-    await send_outputs(before, current)
+    await resend_last(state, change.event_id, previous_status=change.from_status)
+
+
+async def resend_last(state: OrderState, event_id: str, previous_status: Status | None) -> None:
+    """Re-send what the last change sent, if ``event_id`` was that change (same ids)."""
+    if state.classification.event_id == event_id:
+        await send_outputs(state.classification, state.notified, previous_status)
 
 
 async def replay_parked(parked: ParkedStatuses) -> None:
@@ -166,14 +184,16 @@ async def replay_parked(parked: ParkedStatuses) -> None:
         await apply_status(state, change, entry.raw.encode(), entry.source)
 
 
-async def publish(before: ClassifiedOrder | None, after: ClassifiedOrder, timestamp: float) -> None:
+async def publish(
+    after: ClassifiedOrder, fired: list[str], previous: Status | None, timestamp: float
+) -> None:
     """Outputs and window aggregates for one change of an order."""
-    await send_outputs(before, after)
+    await send_outputs(after, fired, previous)
     count_in_windows(after, timestamp)
 
 
-async def send_outputs(before: ClassifiedOrder | None, after: ClassifiedOrder) -> None:
-    """The classified record and the notifications for what became true, with metrics."""
+async def send_outputs(after: ClassifiedOrder, fired: list[str], previous: Status | None) -> None:
+    """The classified record and the notifications of rules that became true, with metrics."""
     now = _now()
     await topics.classified.send(key=after.order_id.encode(), value=after)
     for dimension, value in analytics.contributions(after):
@@ -181,7 +201,8 @@ async def send_outputs(before: ClassifiedOrder | None, after: ClassifiedOrder) -
     metrics.event_time_lag_seconds.labels(topic=after.cause).observe(
         max(0.0, (now - after.occurred_at).total_seconds())
     )
-    for notification in notifications_for(before, after, now=now):
+    sent = notifications(after, fired, rulebook.current, previous_status=previous, now=now)
+    for notification in sent:
         await topics.notifications.send(key=after.order_id.encode(), value=notification)
         metrics.notifications.labels(kind=notification.kind).inc()
 
@@ -206,6 +227,7 @@ async def on_tick(tick: Tick, partition: int) -> None:
     """Timed work for one partition, run inside the stream so table writes have a partition."""
     await expire_parked(partition, tick.now)
     await close_windows(partition, tick.now)
+    await reclassify.sweep(partition, tick, send_outputs)
 
 
 async def expire_parked(partition: int, now: float) -> None:

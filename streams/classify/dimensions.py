@@ -1,4 +1,4 @@
-"""One function per classification dimension; each returns its value and the reason for it."""
+"""The standard dimensions, one function each; each returns its value and the reason for it."""
 
 from __future__ import annotations
 
@@ -6,14 +6,24 @@ from collections import defaultdict
 from decimal import Decimal
 
 from schemas.events import CustomerSegment, Item, Priority, ValueTier
-from streams.classify.config import ClassificationConfig
+from streams.classify.rules import ProductTypeMapping, RuleSet
 
 
-def product_types(items: list[Item]) -> tuple[list[str], str, str]:
+def item_type(item: Item, mappings: list[ProductTypeMapping]) -> str:
+    """The rule set's mapping (SKU prefix or item attribute) first, else the item's own type."""
+    for m in mappings:
+        if m.sku_prefix is not None and item.sku.startswith(m.sku_prefix):
+            return m.type
+        if m.attribute is not None and str((item.model_extra or {}).get(m.attribute)) == m.equals:
+            return m.type
+    return item.product_type
+
+
+def product_types(items: list[Item], rules: RuleSet) -> tuple[list[str], str, str]:
     """All product types, and the primary one: the largest share of the order's value."""
     value: dict[str, Decimal] = defaultdict(Decimal)
     for item in items:
-        value[item.product_type] += item.unit_price * item.quantity
+        value[item_type(item, rules.product_types)] += item.unit_price * item.quantity
     # Ties go to the alphabetically first type, so the answer never depends on item order.
     primary = min(value, key=lambda t: (-value[t], t))
     total = sum(value.values(), Decimal(0))
@@ -21,10 +31,8 @@ def product_types(items: list[Item]) -> tuple[list[str], str, str]:
     return sorted(value), primary, f"{primary} is {share}% of the item value"
 
 
-def value_tier(
-    amount: Decimal, currency: str, config: ClassificationConfig
-) -> tuple[ValueTier, str]:
-    t = config.tiers_for(currency)
+def value_tier(amount: Decimal, currency: str, rules: RuleSet) -> tuple[ValueTier, str]:
+    t = rules.value_tiers.for_currency(currency)
     if amount >= t.high:
         return ValueTier.HIGH, f"total {amount} {currency} >= high threshold {t.high}"
     if amount >= t.medium:
@@ -32,38 +40,28 @@ def value_tier(
     return ValueTier.LOW, f"total {amount} {currency} < medium threshold {t.medium}"
 
 
-def priority(tier: ValueTier, segment: CustomerSegment) -> tuple[Priority, str]:
-    """P1 = high value and vip; P2 = high value or vip; P3 = medium value; P4 otherwise."""
-    high, vip = tier is ValueTier.HIGH, segment is CustomerSegment.VIP
-    if high and vip:
-        return Priority.P1, "high value and vip customer"
-    if high:
-        return Priority.P2, "high value"
-    if vip:
-        return Priority.P2, "vip customer"
-    if tier is ValueTier.MEDIUM:
-        return Priority.P3, "medium value"
-    return Priority.P4, "low value, not vip"
+def segment(
+    *, vip_flag: bool, prior_orders: int, lifetime_spend: Decimal, currency: str, rules: RuleSet
+) -> tuple[CustomerSegment, str]:
+    """VIP by upstream flag or lifetime spend, else new on the first order, else regular."""
+    threshold = rules.vip.for_currency(currency)
+    if vip_flag:
+        return CustomerSegment.VIP, "flagged vip by the upstream system"
+    if lifetime_spend >= threshold:
+        return (
+            CustomerSegment.VIP,
+            f"lifetime spend {lifetime_spend} {currency} >= vip threshold {threshold}",
+        )
+    if prior_orders == 0:
+        return CustomerSegment.NEW, "first order of this customer"
+    return (
+        CustomerSegment.REGULAR,
+        f"{prior_orders} earlier orders, lifetime spend {lifetime_spend} {currency}"
+        f" < vip threshold {threshold}",
+    )
 
 
-def tags(
-    tier: ValueTier,
-    segment: CustomerSegment,
-    types: list[str],
-    items: list[Item],
-    config: ClassificationConfig,
-) -> tuple[list[str], str]:
-    found: dict[str, str] = {}
-    if tier is ValueTier.HIGH:
-        found["high-value"] = "high value tier"
-    if segment is CustomerSegment.VIP:
-        found["vip"] = "vip customer"
-    if segment is CustomerSegment.NEW:
-        found["new-customer"] = "first order"
-    quantity = sum(i.quantity for i in items)
-    if quantity >= config.bulk_quantity:
-        found["bulk"] = f"{quantity} units >= {config.bulk_quantity}"
-    if len(types) > 1:
-        found["multi-category"] = f"{len(types)} product types"
-    reason = "; ".join(f"{k}: {v}" for k, v in sorted(found.items())) or "no tag applies"
-    return sorted(found), reason
+def priority(tier: ValueTier, seg: CustomerSegment, rules: RuleSet) -> tuple[Priority, str]:
+    """The priority matrix's cell for (value tier, segment); rules may raise or set it later."""
+    value = rules.priority_matrix[tier][seg]
+    return value, f"priority matrix: {tier.value} value, {seg.value} customer -> {value.value}"

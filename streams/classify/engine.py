@@ -1,84 +1,265 @@
-"""Classify an order: from a created event plus customer history, or after a status change."""
+"""Classify an order: standard dimensions from the rule set's thresholds, then custom rules.
+
+A classification is a function of the order's facts, its status and one rule set, so a new
+rule set or a status change re-runs the same code; ``Outcome.trace`` says which threshold or
+rule decided each dimension (``GET /orders/{id}/explain``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
-from schemas.events import ClassifiedOrder, OrderCreated, Status, StatusChanged
+from schemas.events import ClassifiedOrder, Priority, Status, StatusChanged
 from streams.classify import dimensions
-from streams.classify.config import ClassificationConfig
-from streams.classify.customers import CustomerSnapshot
+from streams.classify.conditions import Fact, evaluate
+from streams.classify.facts import OrderFacts
 from streams.classify.lifecycle import check_transition, status_category
+from streams.classify.rules import RuleSet
+
+Cause = Literal["order-created", "status-changed", "reclassified"]
 
 
-def classify_created(
-    event: OrderCreated,
-    customer: CustomerSnapshot,
-    config: ClassificationConfig,
+@dataclass(frozen=True)
+class Decision:
+    """One dimension's value, what decided it (a threshold, the matrix or rule ids), and why."""
+
+    dimension: str
+    value: str
+    decided_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    classification: ClassifiedOrder
+    trace: list[Decision] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+def classify(
+    facts: OrderFacts,
+    status: Status,
+    rules: RuleSet,
     *,
+    cause: Cause,
+    event_id: str,
+    occurred_at: datetime,
     now: datetime,
-) -> ClassifiedOrder:
-    order = event.order
-    types, primary, primary_reason = dimensions.product_types(order.items)
-    tier, tier_reason = dimensions.value_tier(order.total_amount, order.currency, config)
-    prio, prio_reason = dimensions.priority(tier, customer.segment)
-    tag_list, tag_reason = dimensions.tags(tier, customer.segment, types, order.items, config)
-    return ClassifiedOrder(
-        order_id=order.order_id,
-        event_id=event.event_id,
-        cause="order-created",
-        occurred_at=event.occurred_at,
+    status_reason: str = "new orders start in status new",
+) -> Outcome:
+    types, primary, primary_reason = dimensions.product_types(facts.items, rules)
+    tier, tier_reason = dimensions.value_tier(facts.total_amount, facts.currency, rules)
+    segment, segment_reason = dimensions.segment(
+        vip_flag=facts.customer_vip,
+        prior_orders=facts.prior_orders,
+        lifetime_spend=facts.lifetime_spend,
+        currency=facts.currency,
+        rules=rules,
+    )
+    prio, prio_reason = dimensions.priority(tier, segment, rules)
+    tags: list[str] = []
+    tag_by: dict[str, str] = {}
+    team: str | None = None
+    fired: dict[str, str] = {}
+    prio_by, team_by = "priority_matrix", ""
+    known: dict[str, Fact] = {
+        "amount": facts.total_amount,
+        "currency": facts.currency,
+        "item_count": len(facts.items),
+        "quantity": facts.quantity,
+        "product_types": tuple(types),
+        "product_type_count": len(types),
+        "primary_product_type": primary,
+        "channel": facts.channel,
+        "region": facts.region,
+        "customer_type": facts.customer_type.value,
+        "customer_vip": facts.customer_vip,
+        "customer_segment": segment.value,
+        "prior_orders": facts.prior_orders,
+        "lifetime_spend": facts.lifetime_spend,
+        "value_tier": tier.value,
+        "status": status.value,
+        "status_category": status_category(status).value,
+    }
+    for rule in rules.rules:
+        held, why = evaluate(rule.condition, {**known, "priority": prio.value, "tags": tuple(tags)})
+        if not held:
+            continue
+        act = rule.then
+        fired[rule.id] = "; ".join(why)
+        for tag in act.tags:
+            if tag not in tag_by:
+                tags.append(tag)
+                tag_by[tag] = rule.id
+        if act.priority is not None and act.priority != prio:
+            prio, prio_by = act.priority, f"rule {rule.id}"
+            prio_reason += f"; set to {prio.value} by rule {rule.id}"
+        if act.raise_priority is not None and _urgency(act.raise_priority) > _urgency(prio):
+            prio, prio_by = act.raise_priority, f"rule {rule.id}"
+            prio_reason += f"; raised to {prio.value} by rule {rule.id}"
+        if act.team is not None:
+            team, team_by = act.team, f"rule {rule.id}"
+    tags.sort()
+    tag_reason = "; ".join(f"{t}: rule {tag_by[t]}" for t in tags) or "no tag rule fired"
+    reasons = {
+        "product_type": primary_reason,
+        "customer_type": f"customer.type is {facts.customer_type.value}",
+        "customer_segment": segment_reason,
+        "value_tier": tier_reason,
+        "status": status_reason,
+        "tags": tag_reason,
+        "priority": prio_reason,
+        **({"team": f"routed to {team} by {team_by}"} if team else {}),
+        **{f"rule:{rule_id}": why for rule_id, why in fired.items()},
+    }
+    record = ClassifiedOrder(
+        order_id=facts.order_id,
+        event_id=event_id,
+        cause=cause,
+        occurred_at=occurred_at,
         classified_at=now,
-        customer_id=order.customer.customer_id,
-        customer_type=order.customer.type,
-        customer_segment=customer.segment,
+        customer_id=facts.customer_id,
+        customer_type=facts.customer_type,
+        customer_segment=segment,
         product_types=types,
         primary_product_type=primary,
         value_tier=tier,
-        total_amount=order.total_amount,
-        currency=order.currency,
-        item_count=len(order.items),
-        channel=order.channel,
-        region=order.region,
-        status=Status.NEW,
-        status_category=status_category(Status.NEW),
-        tags=tag_list,
+        total_amount=facts.total_amount,
+        currency=facts.currency,
+        item_count=len(facts.items),
+        channel=facts.channel,
+        region=facts.region,
+        status=status,
+        status_category=status_category(status),
+        tags=tags,
         priority=prio,
-        rules_version=config.version,
-        reasons={
-            "product_type": primary_reason,
-            "customer_type": f"customer.type is {order.customer.type.value}",
-            "customer_segment": customer.segment_reason,
-            "value_tier": tier_reason,
-            "status": "new orders start in status new",
-            "tags": tag_reason,
-            "priority": prio_reason,
-        },
+        team=team,
+        rules_fired=list(fired),
+        rules_version=rules.version,
+        reasons=reasons,
+    )
+    tiers = rules.value_tiers.for_currency(facts.currency)
+    tier_source = (
+        f"value_tiers.by_currency.{facts.currency}"
+        if facts.currency in rules.value_tiers.by_currency
+        else "value_tiers.default"
+    )
+    trace = [
+        Decision("product_type", primary, "product_types mapping / item types", primary_reason),
+        Decision(
+            "value_tier",
+            tier.value,
+            f"{tier_source} (high {tiers.high}, medium {tiers.medium})",
+            tier_reason,
+        ),
+        Decision("customer_segment", segment.value, "vip thresholds and history", segment_reason),
+        Decision("priority", prio.value, prio_by, prio_reason),
+        Decision(
+            "tags", ",".join(tags), ", ".join(sorted(set(tag_by.values()))) or "-", tag_reason
+        ),
+        Decision("team", team or "", team_by or "-", reasons.get("team", "no routing rule")),
+        Decision("status", status.value, "lifecycle", status_reason),
+        *(Decision(f"rule:{rid}", "fired", f"rule {rid}", why) for rid, why in fired.items()),
+    ]
+    inputs = {k: _text(v) for k, v in known.items()}
+    return Outcome(record, trace, inputs)
+
+
+def classify_created(
+    facts: OrderFacts, rules: RuleSet, *, event_id: str, occurred_at: datetime, now: datetime
+) -> Outcome:
+    return classify(
+        facts,
+        Status.NEW,
+        rules,
+        cause="order-created",
+        event_id=event_id,
+        occurred_at=occurred_at,
+        now=now,
     )
 
 
 def classify_status_change(
-    current: ClassifiedOrder, event: StatusChanged, *, now: datetime
+    current: ClassifiedOrder,
+    facts: OrderFacts | None,
+    event: StatusChanged,
+    rules: RuleSet,
+    *,
+    now: datetime,
 ) -> ClassifiedOrder:
-    """Apply a status change; raises ``InvalidTransition`` when the state machine refuses it.
+    """Apply a status change (``InvalidTransition`` when refused) and re-run the rules.
 
-    Value, segment, tags and priority were decided when the order was created and stay.
+    Orders stored before facts were kept (``facts`` None) keep their dimensions unchanged.
     """
     check_transition(current.status, event.from_status, event.to_status)
-    category = status_category(event.to_status)
-    reasons = {
-        **current.reasons,
-        "status": f"{event.from_status.value} -> {event.to_status.value}"
-        f" by {event.changed_by or 'unknown'} at {event.occurred_at.isoformat()}",
-    }
-    return current.model_copy(
-        update={
-            "event_id": event.event_id,
-            "cause": "status-changed",
-            "occurred_at": event.occurred_at,
-            "classified_at": now,
-            "status": event.to_status,
-            "status_category": category,
-            "reasons": reasons,
-        }
+    status_reason = (
+        f"{event.from_status.value} -> {event.to_status.value}"
+        f" by {event.changed_by or 'unknown'} at {event.occurred_at.isoformat()}"
     )
+    if facts is None:
+        return current.model_copy(
+            update={
+                "event_id": event.event_id,
+                "cause": "status-changed",
+                "occurred_at": event.occurred_at,
+                "classified_at": now,
+                "status": event.to_status,
+                "status_category": status_category(event.to_status),
+                "reasons": {**current.reasons, "status": status_reason},
+            }
+        )
+    return classify(
+        facts,
+        event.to_status,
+        rules,
+        cause="status-changed",
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        now=now,
+        status_reason=status_reason,
+    ).classification
+
+
+def reclassify(
+    current: ClassifiedOrder, facts: OrderFacts, rules: RuleSet, *, now: datetime
+) -> ClassifiedOrder | None:
+    """The order under ``rules``, or None when nothing but the version would change."""
+    fresh = classify(
+        facts,
+        current.status,
+        rules,
+        cause="reclassified",
+        event_id=f"rules:{rules.version}",
+        occurred_at=current.occurred_at,
+        now=now,
+        status_reason=current.reasons.get("status", ""),
+    ).classification
+    if _decided(fresh) == _decided(current):
+        return None
+    reasons = {**fresh.reasons, "rules": f"rules {current.rules_version} -> {rules.version}"}
+    return fresh.model_copy(update={"reasons": reasons})
+
+
+def _decided(c: ClassifiedOrder) -> tuple[object, ...]:
+    return (
+        c.customer_segment,
+        c.product_types,
+        c.primary_product_type,
+        c.value_tier,
+        c.tags,
+        c.priority,
+        c.team,
+        c.rules_fired,
+    )
+
+
+def _urgency(p: Priority) -> int:
+    return -int(p.value[1:])  # P1 is the most urgent
+
+
+def _text(value: Fact) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)

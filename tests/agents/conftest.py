@@ -212,6 +212,19 @@ def empty_tables() -> Iterator[None]:
     clear()
 
 
+@pytest.fixture(autouse=True)
+def default_rules() -> Iterator[None]:
+    """The shipped rule set, active and ready (no rules topic without a broker)."""
+    from streams.classify.rules import RuleSet
+    from streams.rulebook import Published
+
+    before = ot.rulebook.active
+    ot.rulebook.active = Published(RuleSet.default())
+    ot.rulebook.ready.set()
+    yield
+    ot.rulebook.active = before
+
+
 async def deliver(
     agent: AgentTestWrapperT,
     value: bytes,

@@ -76,7 +76,7 @@ def test_orders_are_classified_notified_and_aggregated(worker: Worker, kafka: Ka
     assert first["M1"]["primary_product_type"] == "furniture"
     assert first["M1"]["product_types"] == ["electronics", "furniture"]
     assert set(first["M1"]["tags"]) >= {"high-value", "multi-category", "new-customer"}
-    assert all(r["rules_version"].startswith("builtin@") for r in first.values())
+    assert all(r["rules_version"].startswith("default@") for r in first.values())
     assert [r["status"] for r in orders["A1"]] == ["new", "confirmed", "cancelled"]
     assert orders["A1"][-1]["status_category"] == "closed"
     assert orders["A2"][-1]["status"] == "returned"

@@ -12,20 +12,25 @@ from schemas.events import (
     ClassifiedOrder,
     Customer,
     Item,
+    Notification,
     Order,
     OrderCreated,
     Status,
     StatusChanged,
 )
-from streams.classify.config import ClassificationConfig
+from streams.classify import engine
 from streams.classify.customers import CustomerStats, apply_order
-from streams.classify.engine import classify_created
+from streams.classify.facts import OrderFacts
+from streams.classify.notify import newly_fired, notifications
+from streams.classify.rules import RuleSet
 
 settings.register_profile("unit", deadline=None, max_examples=100)
 settings.load_profile("unit")
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-DEFAULT_CONFIG = ClassificationConfig()
+DEFAULT_RULES = RuleSet.default()
+#: order_id -> facts of the last order classified by ``classify`` (for ``change_status``).
+FACTS: dict[str, OrderFacts] = {}
 
 # Contact data that must never appear in any output.
 CONTACT_NAME = "Zhang Wei-Unique"
@@ -110,16 +115,48 @@ def make_status_change(
     )
 
 
+def facts_of(order: Order | None = None, *, stats: CustomerStats | None = None) -> OrderFacts:
+    created = make_created(order)
+    _, snapshot = apply_order(stats, created.order)
+    return OrderFacts.of(created, snapshot)
+
+
 def classify(
     order: Order | None = None,
     *,
     stats: CustomerStats | None = None,
-    config: ClassificationConfig = DEFAULT_CONFIG,
+    rules: RuleSet = DEFAULT_RULES,
 ) -> ClassifiedOrder:
     """The created order's classification, with the customer history applied first."""
-    created = make_created(order)
-    _, snapshot = apply_order(stats, created.order, config)
-    return classify_created(created, snapshot, config, now=NOW)
+    facts = facts_of(order, stats=stats)
+    FACTS[facts.order_id] = facts
+    return engine.classify_created(
+        facts, rules, event_id="E-created-1", occurred_at=NOW, now=NOW
+    ).classification
+
+
+def change_status(
+    record: ClassifiedOrder,
+    change: StatusChanged,
+    *,
+    now: datetime = NOW,
+    rules: RuleSet = DEFAULT_RULES,
+) -> ClassifiedOrder:
+    """``record`` after ``change``, re-evaluated with the facts ``classify`` saw."""
+    return engine.classify_status_change(record, FACTS.get(record.order_id), change, rules, now=now)
+
+
+def notifications_for(
+    before: ClassifiedOrder | None,
+    after: ClassifiedOrder,
+    *,
+    now: datetime = NOW,
+    rules: RuleSet = DEFAULT_RULES,
+) -> list[Notification]:
+    """What the order agent sends for the change ``before`` -> ``after``."""
+    previous = before.status if before is not None else None
+    fired = newly_fired(before, after)
+    return notifications(after, fired, rules, previous_status=previous, now=now)
 
 
 def created_payload() -> dict[str, Any]:

@@ -19,8 +19,7 @@ from schemas.events import (
 )
 from streams.classify import analytics
 from streams.classify.analytics import WindowState
-from streams.classify.engine import classify_status_change
-from tests.unit.conftest import NOW, classify, make_order, make_status_change
+from tests.unit.conftest import NOW, change_status, classify, make_order, make_status_change
 
 DIMENSIONS = ["product_type", "customer_segment", "value_tier", "status_category", "priority"]
 BASE = classify(make_order(total="100.00"))
@@ -64,7 +63,7 @@ def test_created_order_counts_in_every_dimension() -> None:
 
 def test_status_change_counts_in_status_category_only() -> None:
     change = make_status_change("new", "confirmed")
-    confirmed = classify_status_change(BASE, change, now=NOW)
+    confirmed = change_status(BASE, change, now=NOW)
     s = analytics.add(state(), confirmed)
     assert list(s.cells) == ["status_category=in_progress"]
     assert s.cells["status_category=in_progress"].count == 1

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 
 from schemas.events import ClassifiedOrder, Notification, Status, StatusCategory
-from streams.classify.engine import classify_status_change
 from streams.classify.lifecycle import (
     CATEGORIES,
     TRANSITIONS,
@@ -16,16 +15,18 @@ from streams.classify.lifecycle import (
     check_transition,
     status_category,
 )
-from streams.classify.notify import notification_id, notifications_for
+from streams.classify.notify import notification_id
 from tests.unit.conftest import (
     CONTACT_EMAIL,
     CONTACT_NAME,
     CONTACT_PHONE,
     NOW,
+    change_status,
     classify,
     make_customer,
     make_order,
     make_status_change,
+    notifications_for,
 )
 
 LATER = NOW + timedelta(hours=1)
@@ -35,7 +36,7 @@ PAIRS = list(itertools.product(Status, Status))
 def walk(record: ClassifiedOrder, *statuses: str) -> ClassifiedOrder:
     for to in statuses:
         change = make_status_change(record.status, to, order_id=record.order_id)
-        record = classify_status_change(record, change, now=LATER)
+        record = change_status(record, change, now=LATER)
     return record
 
 
@@ -76,7 +77,7 @@ def test_every_status_has_a_category_and_finals_are_closed() -> None:
 def test_status_change_keeps_classification() -> None:
     created = classify(make_order(total="20000", customer=make_customer(vip=True)))
     change = make_status_change("new", "confirmed", event_id="E-9")
-    after = classify_status_change(created, change, now=LATER)
+    after = change_status(created, change, now=LATER)
     updated = {"event_id", "cause", "occurred_at", "classified_at", "status", "status_category"}
     assert after.model_dump(exclude={*updated, "reasons"}) == created.model_dump(
         exclude={*updated, "reasons"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from streams.classify.config import ClassificationConfig
 from streams.classify.lifecycle import CATEGORIES, TRANSITIONS
+from streams.classify.rules import RuleSet
 from streams.settings import markdown_table
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
@@ -26,7 +26,7 @@ def test_status_table_matches_the_state_machine() -> None:
 
 
 def test_example_shows_the_builtin_rules_version() -> None:
-    assert f'"rules_version": "{ClassificationConfig().version}"' in README
+    assert f'"rules_version": "{RuleSet.default().version}"' in README
 
 
 def test_rules_file_example_loads(tmp_path: Path) -> None:
@@ -34,7 +34,8 @@ def test_rules_file_example_loads(tmp_path: Path) -> None:
     assert block is not None
     path = tmp_path / "rules.yaml"
     path.write_text(block.group(1))
-    config = ClassificationConfig.from_yaml(path)
-    assert config.tiers_for("USD").high == Decimal(1500)
+    config = RuleSet.from_file(path)
+    assert config.value_tiers.for_currency("USD").high == Decimal(1500)
     assert config.version.startswith("q4-2026@")
+    assert config.rules[0].then.team == "regional-desk"
     assert yaml.safe_load(block.group(1))["label"] == "q4-2026"

@@ -1,0 +1,98 @@
+"""Background re-evaluation of open orders after a rule switch or on the review schedule.
+
+Runs on the order agent's ticks, one partition at a time and at most
+``reclassify_batch_size`` orders per tick, so live events of the partition wait for one
+small batch at most. The queue is in memory: after a crash or rebalance it is rebuilt from
+the table (orders still on an older version), and re-evaluation is idempotent, so nothing
+is missed and nothing is sent twice with different ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from schemas.events import ClassifiedOrder, Status, StatusCategory
+from streams.app import metrics, rulebook, settings, tables
+from streams.classify.engine import reclassify
+from streams.classify.notify import newly_fired
+from streams.records import Tick
+
+log = logging.getLogger("ordertriage.reclassify")
+
+Send = Callable[[ClassifiedOrder, list[str], Status | None], Awaitable[None]]
+FINISHED = (StatusCategory.COMPLETED, StatusCategory.CLOSED)
+
+
+@dataclass
+class Sweep:
+    version: str
+    review: float | None
+    queue: deque[str] = field(default_factory=deque)
+    changed: int = 0
+
+
+#: partition -> the sweep running (or last finished) there, on this worker.
+sweeps: dict[int, Sweep] = {}
+
+
+def _start(partition: int, review: float | None) -> Sweep:
+    version = rulebook.current.version
+    queue = deque(
+        order_id
+        for order_id, state in list(tables.orders.items())
+        if state.partition == partition
+        and state.facts is not None
+        and state.classification.status_category not in FINISHED
+        and (review is not None or state.classification.rules_version != version)
+    )
+    sweep = Sweep(version, review, queue)
+    old = sweeps.get(partition)
+    metrics.reclassify_pending.inc(len(queue) - (len(old.queue) if old else 0))
+    sweeps[partition] = sweep
+    if queue:
+        why = "scheduled review" if review is not None else f"rules now {version}"
+        log.info("Re-evaluating %d open orders of partition %d (%s)", len(queue), partition, why)
+    return sweep
+
+
+async def sweep(partition: int, tick: Tick, send: Send) -> None:
+    """Re-evaluate the next batch of ``partition``'s open orders, starting a sweep if due."""
+    current = sweeps.get(partition)
+    if tick.review is not None and (current is None or current.review != tick.review):
+        current = _start(partition, tick.review)
+    elif current is None or current.version != rulebook.current.version:
+        current = _start(partition, None)
+    rules = rulebook.current
+    now = datetime.now(UTC)
+    had_work = bool(current.queue)
+    for _ in range(min(settings.reclassify_batch_size, len(current.queue))):
+        order_id = current.queue.popleft()
+        metrics.reclassify_pending.dec()
+        state = tables.orders.get(order_id)
+        if state is None or state.facts is None:
+            continue
+        before = state.classification
+        if before.status_category in FINISHED:
+            continue
+        after = reclassify(before, state.facts, rules, now=now)
+        if after is None:
+            metrics.reclassified.labels(outcome="unchanged").inc()
+            continue
+        fired = newly_fired(before, after)
+        tables.orders[order_id] = state.model_copy(
+            update={"classification": after, "notified": fired}
+        )
+        await send(after, fired, None)
+        metrics.reclassified.labels(outcome="changed").inc()
+        current.changed += 1
+    if had_work and not current.queue:
+        log.info(
+            "Partition %d re-evaluated under %s: %d orders changed",
+            partition,
+            current.version,
+            current.changed,
+        )

@@ -9,15 +9,12 @@ with that partition's events.
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-from croniter import croniter
 
 from streams.app import app, rulebook, settings, topics
 from streams.records import Tick
 from streams.rulebook import follow
 from streams.rules_topic import ensure_topic
+from streams.schedule import ReviewSchedule
 
 TICKS = topics.ticks.get_topic_name()
 
@@ -40,28 +37,6 @@ async def follow_rules() -> None:
     # subscription, and a subscription change right after start-up races topic creation.
     name = await ensure_topic(settings)
     await follow(rulebook, settings.bootstrap, name)
-
-
-class ReviewSchedule:
-    """When the next scheduled full re-evaluation is due (``reclassify_cron``), if any."""
-
-    def __init__(self, expression: str, zone: str) -> None:
-        self.schedule = (
-            croniter(expression, datetime.now(ZoneInfo(zone)), ret_type=float)
-            if expression
-            else None
-        )
-        self.next_at = self.schedule.get_next() if self.schedule else None
-
-    def due(self, now: float) -> float | None:
-        """The scheduled time if it has passed (once per scheduled time), else None."""
-        if self.schedule is None or self.next_at is None or now < self.next_at:
-            return None
-        due = self.next_at
-        self.next_at = self.schedule.get_next()
-        while self.next_at <= now:  # missed slots (a long pause) are one review, not many
-            self.next_at = self.schedule.get_next()
-        return due
 
 
 review_schedule = ReviewSchedule(settings.reclassify_cron, settings.timezone)

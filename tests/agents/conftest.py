@@ -38,6 +38,7 @@ WINDOW_SECONDS = 60
 LATENESS_SECONDS = 10.0
 #: A port nothing listens on: should anything still try to reach a broker, it fails fast.
 NO_BROKER = "127.0.0.1:9"
+RECLASSIFY_BATCH = 2
 #: How long ``deliver`` waits for an agent to finish one record (it takes milliseconds).
 PROCESSING_TIMEOUT = 5.0
 
@@ -55,6 +56,8 @@ _ENV: dict[str, str | None] = {
     "ORDERTRIAGE_STATUS_GRACE_SECONDS": str(GRACE_SECONDS),
     "ORDERTRIAGE_DEDUPE_HISTORY": "64",
     "ORDERTRIAGE_RULES_FILE": None,  # the built-in rules
+    "ORDERTRIAGE_RECLASSIFY_BATCH_SIZE": str(RECLASSIFY_BATCH),
+    "ORDERTRIAGE_RECLASSIFY_CRON": "",
 }
 
 

@@ -410,6 +410,61 @@ async def test_tick_publishes_closed_analytics_window_once(outputs: Outputs) -> 
     }
 
 
+async def test_rule_switch_reclassifies_open_orders_in_batches_on_ticks(
+    outputs: Outputs,
+) -> None:
+    """A new rule set: open orders of the ticked partition re-evaluated, a batch per tick;
+    changed ones re-published once with new notifications only; finished ones left alone."""
+    from streams.agents import reclassify
+    from streams.classify.rules import RuleSet, default_text
+    from streams.rulebook import Published
+
+    v2 = RuleSet.from_text(
+        default_text()
+        .replace("label: default", "label: v2")
+        .replace("default: {high: 10000, medium: 1000}", "default: {high: 5000, medium: 2000}")
+    )
+    reclassify.sweeps.clear()
+    now = time.time()
+    async with order_book.test_context() as agent:
+        for n, amount in enumerate(["6000", "7000", "8000", "1500", "12000"]):
+            order = enriched(f"SO-{n}", amount, customer_id=f"C-{n}", timestamp=now)
+            await deliver(agent, wire(order, "enriched_order"), topic=ENRICHED, partition=0)
+        done = enriched("SO-9", "6000", customer_id="C-9", timestamp=now)
+        await deliver(agent, wire(done, "enriched_order"), topic=ENRICHED, partition=0)
+        await deliver(
+            agent,
+            dumps(status("SO-9", "new", "cancelled")),
+            topic=STATUS,
+            key=b"SO-9",
+            partition=0,
+        )
+        first = len(outputs.values("classified"))
+        await deliver(agent, tick(now), topic=TICKS, partition=0)  # same rules: nothing
+        assert len(outputs.values("classified")) == first
+
+        ot.rulebook.active = Published(v2)
+        counts = []
+        for _ in range(4):  # RECLASSIFY_BATCH (2) orders per tick
+            await deliver(agent, tick(now), topic=TICKS, partition=0)
+            counts.append(len(outputs.values("classified")) - first)
+
+    redone = [r for r in outputs.values("classified") if r.cause == "reclassified"]
+    # 6000/7000/8000 medium -> high, 1500 medium -> low; 12000 stays high; SO-9 is closed.
+    assert sorted(r.order_id for r in redone) == ["SO-0", "SO-1", "SO-2", "SO-3"]
+    assert counts == [2, 4, 4, 4]  # a batch per tick; the fifth open order was unchanged
+    assert all(r.rules_version == v2.version for r in redone)
+    assert all(ot.tables.orders[r.order_id].classification == r for r in redone)
+    new_notes = [
+        n for n in outputs.values("notifications") if n.cause_event_id.startswith("rules:")
+    ]
+    assert sorted((n.order_id, n.kind) for n in new_notes) == [
+        ("SO-0", "high_value_order"),
+        ("SO-1", "high_value_order"),
+        ("SO-2", "high_value_order"),
+    ]
+
+
 # --- the three agents chained, outputs fed to the next agent's input -----------------------
 
 

@@ -78,7 +78,8 @@ async def sweep(partition: int, tick: Tick, send: Send) -> None:
         before = state.classification
         if before.status_category in FINISHED:
             continue
-        after = reclassify(before, state.facts, rules, now=now)
+        review_at = datetime.fromtimestamp(current.review, UTC) if current.review else None
+        after = reclassify(before, state.facts, rules, now=now, review_at=review_at)
         if after is None:
             metrics.reclassified.labels(outcome="unchanged").inc()
             continue

@@ -64,6 +64,9 @@ FACTS: dict[str, FactType] = {
     "customer_segment": _enum(CustomerSegment, "segment from the customer's history"),
     "prior_orders": FactType("number", "orders of this customer before this one"),
     "lifetime_spend": FactType("number", "customer's spend in this currency, this order included"),
+    "age_hours": FactType(
+        "number", "hours since the order was created, as of the event (or the review / switch)"
+    ),
     "value_tier": _enum(ValueTier, "value tier from the thresholds"),
     "status": _enum(Status, "current status"),
     "status_category": _enum(StatusCategory, "category of the current status"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from schemas.events import ClassifiedOrder, Priority, Status, StatusChanged
@@ -48,7 +49,10 @@ def classify(
     occurred_at: datetime,
     now: datetime,
     status_reason: str = "new orders start in status new",
+    as_of: datetime | None = None,
 ) -> Outcome:
+    """``as_of`` is the time facts like ``age_hours`` are taken at: the event's time for
+    events (so a replay decides the same), the sweep's time for re-evaluations."""
     types, primary, primary_reason = dimensions.product_types(facts.items, rules)
     tier, tier_reason = dimensions.value_tier(facts.total_amount, facts.currency, rules)
     segment, segment_reason = dimensions.segment(
@@ -79,6 +83,7 @@ def classify(
         "customer_segment": segment.value,
         "prior_orders": facts.prior_orders,
         "lifetime_spend": facts.lifetime_spend,
+        "age_hours": _hours(facts.created_at, as_of or occurred_at),
         "value_tier": tier.value,
         "status": status.value,
         "status_category": status_category(status).value,
@@ -223,23 +228,38 @@ def classify_status_change(
 
 
 def reclassify(
-    current: ClassifiedOrder, facts: OrderFacts, rules: RuleSet, *, now: datetime
+    current: ClassifiedOrder,
+    facts: OrderFacts,
+    rules: RuleSet,
+    *,
+    now: datetime,
+    review_at: datetime | None = None,
 ) -> ClassifiedOrder | None:
-    """The order under ``rules``, or None when nothing but the version would change."""
+    """The order under ``rules`` as of ``now``, or None when nothing would change.
+
+    After a switch the record's ``event_id`` is ``rules:<version>``; in a scheduled review
+    (``review_at``) it is ``review:<time>``, so each is one distinct, repeatable cause.
+    """
+    if review_at is not None:
+        event_id = f"review:{review_at.isoformat()}"
+        why = f"scheduled review at {review_at.isoformat()} under rules {rules.version}"
+    else:
+        event_id = f"rules:{rules.version}"
+        why = f"rules {current.rules_version} -> {rules.version}"
     fresh = classify(
         facts,
         current.status,
         rules,
         cause="reclassified",
-        event_id=f"rules:{rules.version}",
+        event_id=event_id,
         occurred_at=current.occurred_at,
         now=now,
         status_reason=current.reasons.get("status", ""),
+        as_of=now,
     ).classification
     if _decided(fresh) == _decided(current):
         return None
-    reasons = {**fresh.reasons, "rules": f"rules {current.rules_version} -> {rules.version}"}
-    return fresh.model_copy(update={"reasons": reasons})
+    return fresh.model_copy(update={"reasons": {**fresh.reasons, "rules": why}})
 
 
 def _decided(c: ClassifiedOrder) -> tuple[object, ...]:
@@ -253,6 +273,10 @@ def _decided(c: ClassifiedOrder) -> tuple[object, ...]:
         c.team,
         c.rules_fired,
     )
+
+
+def _hours(start: datetime, end: datetime) -> Decimal:
+    return (Decimal((end - start).total_seconds()) / 3600).quantize(Decimal("0.01"))
 
 
 def _urgency(p: Priority) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -132,3 +133,27 @@ def test_cli_validate_and_diff_from_an_events_file(tmp_path: Path) -> None:
     bad = runner.invoke(main, ["rules", "validate", str(broken)])
     assert bad.exit_code == 2
     assert "did you mean 'amount'?" in bad.output
+
+
+def test_scheduled_review_applies_time_based_rules() -> None:
+    stale = RuleSet.from_text(
+        default_text()
+        + """
+  - id: stalled
+    description: Open for three days.
+    when: {all: [{age_hours: {gte: 72}}, {status_category: {in: [new, in_progress]}}]}
+    then:
+      tags: [stalled]
+      notify: {role: sales_manager, message: "Order $order_id is open for 3 days"}
+"""
+    )
+    created = classify(make_order(total="300"), rules=stale)
+    assert "stalled" not in created.tags  # age 0 at creation
+    later = NOW + timedelta(hours=71)
+    assert reclassify(created, FACTS["SO-1"], stale, now=later, review_at=later) is None
+    review = NOW + timedelta(hours=72)
+    after = reclassify(created, FACTS["SO-1"], stale, now=review, review_at=review)
+    assert after is not None and "stalled" in after.tags
+    assert after.event_id == f"review:{review.isoformat()}"
+    assert after.reasons["rule:stalled"].startswith("age_hours >= 72 (age_hours=72.00)")
+    assert [n.kind for n in notifications_for(created, after, rules=stale)] == ["stalled"]

@@ -67,7 +67,7 @@ async def sweep(partition: int, tick: Tick, send: Send) -> None:
     elif current is None or current.version != rulebook.current.version:
         current = _start(partition, None)
     rules = rulebook.current
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(tick.now, UTC)  # the tick's time: one as-of per batch
     had_work = bool(current.queue)
     for _ in range(min(settings.reclassify_batch_size, len(current.queue))):
         order_id = current.queue.popleft()

@@ -465,6 +465,36 @@ async def test_rule_switch_reclassifies_open_orders_in_batches_on_ticks(
     ]
 
 
+async def test_scheduled_review_tick_reevaluates_open_orders_as_of_the_tick(
+    outputs: Outputs,
+) -> None:
+    from streams.agents import reclassify
+    from streams.classify.rules import RuleSet, default_text
+    from streams.rulebook import Published
+    from tests.integration.events import T0
+
+    stalled = RuleSet.from_text(
+        default_text()
+        + "  - id: stalled\n    when: {age_hours: {gte: 72}}\n    then: {tags: [stalled]}\n"
+    )
+    ot.rulebook.active = Published(stalled)
+    reclassify.sweeps.clear()
+    review = T0.timestamp() + 80 * 3600
+    async with order_book.test_context() as agent:
+        order = enriched("SO-1", "300", timestamp=time.time())
+        await deliver(agent, wire(order, "enriched_order"), topic=ENRICHED, partition=0)
+        await deliver(agent, tick(review), topic=TICKS, partition=0)  # no review: nothing
+        assert [r.cause for r in outputs.values("classified")] == ["order-created"]
+        await deliver(
+            agent, wire(Tick(now=review, review=review), "tick"), topic=TICKS, partition=0
+        )
+
+    first, again = outputs.values("classified")
+    assert "stalled" not in first.tags and "stalled" in again.tags
+    assert again.event_id.startswith("review:") and again.cause == "reclassified"
+    assert again.reasons["rule:stalled"] == "age_hours >= 72 (age_hours=80.00)"
+
+
 # --- the three agents chained, outputs fed to the next agent's input -----------------------
 
 

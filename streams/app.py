@@ -27,6 +27,10 @@ app = faust.App(
     # exactly_once mode has open duplicate and rebalance bugs (faust-streaming #517, #323).
     processing_guarantee="at_least_once",
     consumer_auto_offset_reset="earliest",
+    # Faust creates its topics while the consumer subscribes; when a just-created topic is
+    # not yet in the metadata, aiokafka skips it ("Ignoring missing topic") until the next
+    # refresh: 5 minutes by default, seen as a stalled fresh deployment. 5 s bounds that.
+    consumer_metadata_max_age_ms=5000,
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,
     web_host=settings.web_host,

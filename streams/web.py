@@ -82,6 +82,9 @@ async def explain_order(self: web.View, request: web.Request, order_id: str) -> 
         occurred_at=stored.occurred_at,
         now=stored.classified_at,
         status_reason=stored.reasons.get("status", ""),
+        # Time-based facts as they were decided: at the event, or at the sweep.
+        as_of=stored.classified_at if stored.cause == "reclassified" else stored.occurred_at,
+        explain=True,
     )
     current = rules.version == stored.rules_version
     body |= {

@@ -201,6 +201,17 @@ def _value(name: str, fact: FactType, arg: object, path: str) -> Any:
     return text
 
 
+def holds(condition: Condition, facts: Mapping[str, Fact]) -> bool:
+    """Whether ``condition`` holds (the fast path: no explanation strings are built)."""
+    if isinstance(condition, Compare):
+        return _holds(condition, facts[condition.fact])
+    if isinstance(condition, AllOf):
+        return all(holds(part, facts) for part in condition.parts)
+    if isinstance(condition, AnyOf):
+        return any(holds(part, facts) for part in condition.parts)
+    return not holds(condition.part, facts)
+
+
 def evaluate(condition: Condition, facts: Mapping[str, Fact]) -> tuple[bool, list[str]]:
     """Whether ``condition`` holds, and the comparisons that decided it with actual values."""
     if isinstance(condition, Compare):

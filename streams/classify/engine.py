@@ -14,7 +14,7 @@ from typing import Literal
 
 from schemas.events import ClassifiedOrder, Priority, Status, StatusChanged
 from streams.classify import dimensions
-from streams.classify.conditions import Fact, evaluate
+from streams.classify.conditions import Fact, evaluate, holds
 from streams.classify.facts import OrderFacts
 from streams.classify.lifecycle import check_transition, status_category
 from streams.classify.rules import RuleSet
@@ -50,6 +50,7 @@ def classify(
     now: datetime,
     status_reason: str = "new orders start in status new",
     as_of: datetime | None = None,
+    explain: bool = False,
 ) -> Outcome:
     """``as_of`` is the time facts like ``age_hours`` are taken at: the event's time for
     events (so a replay decides the same), the sweep's time for re-evaluations."""
@@ -88,12 +89,12 @@ def classify(
         "status": status.value,
         "status_category": status_category(status).value,
     }
-    for rule in rules.rules:
-        held, why = evaluate(rule.condition, {**known, "priority": prio.value, "tags": tuple(tags)})
-        if not held:
+    for rule, condition in rules.compiled:
+        now_known = {**known, "priority": prio.value, "tags": tuple(tags)}
+        if not holds(condition, now_known):
             continue
         act = rule.then
-        fired[rule.id] = "; ".join(why)
+        fired[rule.id] = "; ".join(evaluate(condition, now_known)[1])
         for tag in act.tags:
             if tag not in tag_by:
                 tags.append(tag)
@@ -145,31 +146,54 @@ def classify(
         rules_version=rules.version,
         reasons=reasons,
     )
+    if not explain:
+        return Outcome(record)
+    by = {"priority": prio_by, "team": team_by or "-"}
+    by["tags"] = ", ".join(sorted(set(tag_by.values()))) or "-"
+    return Outcome(
+        record, _trace(record, facts, rules, by), {k: _text(v) for k, v in known.items()}
+    )
+
+
+def _trace(
+    record: ClassifiedOrder, facts: OrderFacts, rules: RuleSet, by: dict[str, str]
+) -> list[Decision]:
+    """What decided each dimension of ``record``, for ``GET /orders/{id}/explain``."""
+    reasons = record.reasons
     tiers = rules.value_tiers.for_currency(facts.currency)
     tier_source = (
         f"value_tiers.by_currency.{facts.currency}"
         if facts.currency in rules.value_tiers.by_currency
         else "value_tiers.default"
     )
-    trace = [
-        Decision("product_type", primary, "product_types mapping / item types", primary_reason),
+    return [
+        Decision(
+            "product_type",
+            record.primary_product_type,
+            "product_types mapping / item types",
+            reasons["product_type"],
+        ),
         Decision(
             "value_tier",
-            tier.value,
+            record.value_tier.value,
             f"{tier_source} (high {tiers.high}, medium {tiers.medium})",
-            tier_reason,
+            reasons["value_tier"],
         ),
-        Decision("customer_segment", segment.value, "vip thresholds and history", segment_reason),
-        Decision("priority", prio.value, prio_by, prio_reason),
         Decision(
-            "tags", ",".join(tags), ", ".join(sorted(set(tag_by.values()))) or "-", tag_reason
+            "customer_segment",
+            record.customer_segment.value,
+            "vip thresholds and history",
+            reasons["customer_segment"],
         ),
-        Decision("team", team or "", team_by or "-", reasons.get("team", "no routing rule")),
-        Decision("status", status.value, "lifecycle", status_reason),
-        *(Decision(f"rule:{rid}", "fired", f"rule {rid}", why) for rid, why in fired.items()),
+        Decision("priority", record.priority.value, by["priority"], reasons["priority"]),
+        Decision("tags", ",".join(record.tags), by["tags"], reasons["tags"]),
+        Decision("team", record.team or "", by["team"], reasons.get("team", "no routing rule")),
+        Decision("status", record.status.value, "lifecycle", reasons["status"]),
+        *(
+            Decision(f"rule:{rid}", "fired", f"rule {rid}", reasons[f"rule:{rid}"])
+            for rid in record.rules_fired
+        ),
     ]
-    inputs = {k: _text(v) for k, v in known.items()}
-    return Outcome(record, trace, inputs)
 
 
 def classify_created(

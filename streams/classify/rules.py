@@ -205,13 +205,27 @@ class RuleSet(_Strict):
             seen.add(rule.id)
         return self
 
+    # Computed once: classification reads them for every event.
+    _version: str = PrivateAttr()
+    _compiled: list[tuple[Rule, Condition]] = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"label"}), sort_keys=True)
+        self._version = f"{self.label}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+        self._compiled = [(rule, rule.condition) for rule in self.rules]
+
     def __hash__(self) -> int:
-        return hash(self.version)
+        return hash(self._version)
 
     @property
     def version(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"label"}), sort_keys=True)
-        return f"{self.label}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+        """``label@hash``; the hash covers the parsed content, not comments or layout."""
+        return self._version
+
+    @property
+    def compiled(self) -> list[tuple[Rule, Condition]]:
+        """Rules with their parsed conditions, in order."""
+        return self._compiled
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

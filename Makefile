@@ -35,6 +35,16 @@ tools: ## Debian packages the tests use (promtool, from the prometheus package)
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  { echo "Java 17 and Maven are needed to run the local broker"; exit 1; }
 
+.PHONY: docs-tools
+docs-tools: ## Debian chromium, to render reports headless for docs/ (not needed by the tests)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+.PHONY: docs-pictures
+docs-pictures: install docs-tools ## docs/report.png (sample orders on the local broker) and docs/dashboard-layout.png
+	$(BIN)/python deploy/grafana/render_layout.py
+	$(BIN)/python -m streams.report.screenshot docs/report.png
+
 .PHONY: broker
 broker: ## start the local single-node KRaft broker (no-op with KAFKA_BOOTSTRAP set)
 	$(KAFKA) start

@@ -214,3 +214,23 @@ class RulesPublished(_Outbound):
     published_at: datetime
     source: str = Field(description="file name it was published from")
     comment: str | None = None
+
+
+class ReportPublished(_Outbound):
+    """``orders.reports``: a report was written (by the schedule or on demand).
+
+    Carries the headline figures, so a consumer can post them without opening the files.
+    ``report_id`` is a UUIDv5 of period and end, so a re-run of the same report has the same id.
+    """
+
+    report_id: str
+    period: Literal["day", "week"]
+    start: datetime
+    end: datetime
+    timezone: str
+    orders: int
+    amounts: dict[str, Decimal] = Field(description="summed order amount per currency")
+    mix: dict[str, dict[str, int]] = Field(description="dimension -> value -> orders")
+    html_path: str
+    csv_path: str
+    generated_at: datetime

@@ -13,6 +13,7 @@ from schemas.events import (
     ClassifiedOrder,
     Notification,
     OrderCreated,
+    ReportPublished,
     RulesPublished,
     StatusChanged,
 )
@@ -27,6 +28,7 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "orders.notifications.schema.json": Notification,
     "orders.analytics.schema.json": AnalyticsWindow,
     "ordertriage.rules.schema.json": RulesPublished,
+    "orders.reports.schema.json": ReportPublished,
 }
 
 

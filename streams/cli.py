@@ -7,6 +7,7 @@ import contextlib
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import orjson
@@ -89,6 +90,44 @@ def tail(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@main.command()
+@click.option("--period", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="directory for the HTML and CSV (default: ORDERTRIAGE_REPORT_DIR)",
+)
+@click.option(
+    "--end",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
+    default=None,
+    help="end of the period, with offset (default: now)",
+)
+@click.option("--publish", is_flag=True, help="also publish the report event on orders.reports")
+def report(period: str, out_dir: Path | None, end: datetime | None, publish: bool) -> None:
+    """Write the report of the trailing day or week, read from the classified topic."""
+    from streams.kafka_io import produce
+    from streams.report.build import build
+    from streams.topics import REPORTS
+
+    settings = get_settings()
+    event = asyncio.run(build(settings, period, out_dir or settings.report_dir, end))  # type: ignore[arg-type]
+    if publish:
+        record = (
+            settings.topic(REPORTS),
+            event.report_id.encode(),
+            event.model_dump_json().encode(),
+        )
+        asyncio.run(produce(settings.bootstrap, [record]))
+    console.print(
+        f"{event.orders} orders, {event.start:%Y-%m-%d %H:%M} to {event.end:%Y-%m-%d %H:%M}"
+        f" ({event.timezone})"
+    )
+    console.print(f"html: {event.html_path}\ncsv:  {event.csv_path}")
 
 
 def print_record(

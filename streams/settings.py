@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     dedupe_history: int = Field(
         default=64, ge=1, description="event ids remembered per order to drop duplicates"
     )
+    report_cron: str = Field(
+        default="0 8 * * *",
+        description="when the worker writes the scheduled report (cron, in `timezone`)",
+    )
+    report_period: Literal["day", "week"] = Field(
+        default="day", description="period of the scheduled report (trailing, ending at its run)"
+    )
+    report_dir: Path = Field(
+        default=Path(".cache/reports"), description="where reports (HTML and CSV) are written"
+    )
 
     @field_validator("analytics_windows", mode="before")
     @classmethod
@@ -120,6 +130,13 @@ class Settings(BaseSettings):
         if value.strip() and not croniter.is_valid(value):
             raise ValueError(f"not a valid cron expression: {value!r}")
         return value.strip()
+
+    @field_validator("report_cron")
+    @classmethod
+    def _report_cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -16,6 +16,7 @@ RULES = "ordertriage.rules"
 #: One partition (a total order of publications), compacted with a unique key per
 #: publication: nothing is ever deleted by time, so the topic is the audit trail.
 RULES_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "86400000"}
+REPORTS = "orders.reports"
 
 
 class Topics:
@@ -40,6 +41,7 @@ class Topics:
         self.notifications = topic(s.topic(NOTIFICATIONS), value_serializer="pydantic")
         self.analytics = topic(s.topic(ANALYTICS), value_serializer="pydantic")
         self.deadletter = topic(s.topic(DEADLETTER), value_serializer="raw")
+        self.reports = topic(s.topic(REPORTS), value_serializer="pydantic")
         # Internal: created orders re-keyed by customer (customers table), then enriched with
         # the customer's history and re-keyed by order (orders table).
         self.by_customer = topic(s.internal_topic("orders-by-customer"), value_serializer="raw")
@@ -62,4 +64,4 @@ class Topics:
 
     @property
     def outputs(self) -> list[TopicT]:
-        return [self.classified, self.notifications, self.analytics, self.deadletter]
+        return [self.classified, self.notifications, self.analytics, self.deadletter, self.reports]

@@ -1,0 +1,51 @@
+"""Build a report: read the classified topic, compute the figures, write HTML and CSV.
+
+Shared by ``ordertriage report`` and the worker's scheduled job (``streams.report.job``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas.events import ReportPublished
+from streams.report.figures import Figures, Period, PeriodName, compute
+from streams.report.render import write_csv, write_html
+from streams.report.source import read_classified
+from streams.settings import Settings
+from streams.topics import CLASSIFIED
+
+_NAMESPACE = uuid.UUID("5d1f4e0a-4f5e-4c53-9a51-6f7264657274")
+
+
+def write(figures: Figures, out_dir: Path, generated_at: datetime) -> ReportPublished:
+    """Write ``figures`` as HTML and CSV into ``out_dir``; the event describing them."""
+    period = figures.period
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"orders-{period.name}-{period.end.strftime('%Y%m%dT%H%M')}"
+    html, table = out_dir / f"{stem}.html", out_dir / f"{stem}.csv"
+    write_csv(figures, table)
+    write_html(figures, html, generated_at.isoformat(timespec="seconds"))
+    return ReportPublished(
+        report_id=str(uuid.uuid5(_NAMESPACE, f"{period.name}\x1f{period.end.isoformat()}")),
+        period=period.name,
+        start=period.start,
+        end=period.end,
+        timezone=period.timezone,
+        orders=figures.orders,
+        amounts=figures.amounts,
+        mix={d: {v: c.orders for v, c in cells.items()} for d, cells in figures.by.items()},
+        html_path=str(html.resolve()),
+        csv_path=str(table.resolve()),
+        generated_at=generated_at,
+    )
+
+
+async def build(
+    settings: Settings, name: PeriodName, out_dir: Path, end: datetime | None = None
+) -> ReportPublished:
+    now = datetime.now(UTC)
+    period = Period.ending(name, end or now, settings.timezone)
+    records = await read_classified(settings.bootstrap, settings.topic(CLASSIFIED), period.start)
+    return write(compute(records, period), out_dir, now)

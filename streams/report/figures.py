@@ -1,0 +1,145 @@
+"""The figures of a report, computed from classified-order records (pure: no I/O).
+
+What counts: every order whose ``order-created`` record's ``occurred_at`` falls in the period
+``[start, end)``, once (re-sent records of the same order are ignored), with the dimension
+values it was classified with at creation. ``status_now`` is each of those orders' latest
+status category among the records read (as of the report's end).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from schemas.events import ClassifiedOrder
+
+PeriodName = Literal["day", "week"]
+#: Report dimension -> field of ``ClassifiedOrder``.
+DIMENSIONS: dict[str, str] = {
+    "product_type": "primary_product_type",
+    "customer_segment": "customer_segment",
+    "value_tier": "value_tier",
+    "priority": "priority",
+    "customer_type": "customer_type",
+    "channel": "channel",
+    "region": "region",
+}
+
+#: Dimensions with a natural order are listed in it; others by orders, most first.
+NATURAL_ORDER: dict[str, list[str]] = {
+    "value_tier": ["high", "medium", "low"],
+    "priority": ["P1", "P2", "P3", "P4"],
+    "customer_segment": ["vip", "regular", "new"],
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A trailing period ending at ``end``; trend buckets are hours (day) or days (week)."""
+
+    name: PeriodName
+    start: datetime
+    end: datetime
+    timezone: str
+
+    @classmethod
+    def ending(cls, name: PeriodName, end: datetime, timezone: str) -> Period:
+        local = end.astimezone(ZoneInfo(timezone))
+        length = timedelta(days=1) if name == "day" else timedelta(days=7)
+        return cls(name=name, start=local - length, end=local, timezone=timezone)
+
+    def bucket(self, when: datetime) -> datetime:
+        """Start of the trend bucket holding ``when`` (local hour or local day)."""
+        local = when.astimezone(ZoneInfo(self.timezone))
+        if self.name == "day":
+            return local.replace(minute=0, second=0, microsecond=0)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def buckets(self) -> list[datetime]:
+        step = timedelta(hours=1) if self.name == "day" else timedelta(days=1)
+        first, out = self.bucket(self.start), []
+        current = first
+        while current < self.end:
+            out.append(current)
+            # Hours step in absolute time (a DST change must not skip or repeat one); days
+            # step on the wall clock (aware datetime arithmetic), so a day is 23-25 hours.
+            if self.name == "day":
+                current = self.bucket((current.astimezone(UTC) + step).astimezone(current.tzinfo))
+            else:
+                current = self.bucket(current + step)
+        return out
+
+
+@dataclass
+class Cell:
+    orders: int = 0
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, currency: str, amount: Decimal) -> None:
+        self.orders += 1
+        self.amounts[currency] = self.amounts.get(currency, Decimal(0)) + amount
+
+
+@dataclass
+class Figures:
+    period: Period
+    orders: int = 0
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    #: dimension -> value -> cell
+    by: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    #: trend bucket start -> cell
+    trend: dict[datetime, Cell] = field(default_factory=dict)
+    status_now: Counter[str] = field(default_factory=Counter)
+
+    def share(self, dimension: str, value: str) -> float:
+        return self.by[dimension][value].orders / self.orders if self.orders else 0.0
+
+    def amount_share(self, dimension: str, value: str, currency: str) -> float:
+        total = self.amounts.get(currency, Decimal(0))
+        part = self.by[dimension][value].amounts.get(currency, Decimal(0))
+        return float(part / total) if total else 0.0
+
+
+def compute(records: Iterable[ClassifiedOrder], period: Period) -> Figures:
+    figures = Figures(period=period, by={d: {} for d in DIMENSIONS})
+    figures.trend = {b: Cell() for b in period.buckets()}
+    created: dict[str, ClassifiedOrder] = {}
+    latest: dict[str, ClassifiedOrder] = {}
+    for record in records:
+        if record.cause == "order-created" and period.start <= record.occurred_at < period.end:
+            created.setdefault(record.order_id, record)
+        seen = latest.get(record.order_id)
+        if record.occurred_at < period.end and (
+            seen is None or record.occurred_at >= seen.occurred_at
+        ):
+            latest[record.order_id] = record
+    for order_id, record in created.items():
+        figures.orders += 1
+        figures.amounts[record.currency] = (
+            figures.amounts.get(record.currency, Decimal(0)) + record.total_amount
+        )
+        for dimension, attribute in DIMENSIONS.items():
+            value = str(getattr(record, attribute))
+            cells = figures.by[dimension]
+            cells.setdefault(value, Cell()).add(record.currency, record.total_amount)
+        figures.trend[period.bucket(record.occurred_at)].add(record.currency, record.total_amount)
+        figures.status_now[latest[order_id].status_category.value] += 1
+    for dimension, cells in figures.by.items():
+        figures.by[dimension] = dict(sorted(cells.items(), key=_sort_key(dimension)))
+    return figures
+
+
+def _sort_key(dimension: str) -> Callable[[tuple[str, Cell]], tuple[int, int, str]]:
+    order = NATURAL_ORDER.get(dimension, [])
+
+    def key(item: tuple[str, Cell]) -> tuple[int, int, str]:
+        value, cell = item
+        rank = order.index(value) if value in order else len(order)
+        return (rank, -cell.orders, value)
+
+    return key

@@ -49,9 +49,11 @@ class Period:
 
     @classmethod
     def ending(cls, name: PeriodName, end: datetime, timezone: str) -> Period:
-        local = end.astimezone(ZoneInfo(timezone))
+        zone = ZoneInfo(timezone)
+        # Absolute time: aware arithmetic in one zone follows the wall clock (a 25-hour day).
         length = timedelta(days=1) if name == "day" else timedelta(days=7)
-        return cls(name=name, start=local - length, end=local, timezone=timezone)
+        start = (end.astimezone(UTC) - length).astimezone(zone)
+        return cls(name=name, start=start, end=end.astimezone(zone), timezone=timezone)
 
     def bucket(self, when: datetime) -> datetime:
         """Start of the trend bucket holding ``when`` (local hour or local day)."""

@@ -1,0 +1,95 @@
+"""Report figures from plain ClassifiedOrder objects: period bounds, buckets, duplicates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from schemas.events import ClassifiedOrder
+from streams.report.figures import Period, compute
+from streams.report.render import csv_rows
+
+END = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def record(order_id: str, at: datetime, **changes: object) -> ClassifiedOrder:
+    base = {
+        "order_id": order_id,
+        "event_id": f"e-{order_id}",
+        "cause": "order-created",
+        "occurred_at": at,
+        "classified_at": at,
+        "customer_id": "C",
+        "customer_type": "enterprise",
+        "customer_segment": "new",
+        "product_types": ["tv"],
+        "primary_product_type": "tv",
+        "value_tier": "high",
+        "total_amount": Decimal("100"),
+        "currency": "CNY",
+        "item_count": 1,
+        "channel": "online",
+        "region": "east",
+        "status": "new",
+        "status_category": "new",
+        "tags": [],
+        "priority": "P2",
+        "rules_version": "v",
+        "reasons": {},
+    }
+    return ClassifiedOrder.model_validate(base | changes)
+
+
+def test_counts_orders_created_in_the_period_once() -> None:
+    period = Period.ending("day", END, "UTC")
+    records = [
+        record("A", END - timedelta(hours=1)),
+        record("A", END - timedelta(hours=1)),  # re-sent after a crash: same order
+        record("B", END - timedelta(hours=2), value_tier="low", priority="P4"),
+        record("C", END - timedelta(days=1, seconds=1)),  # before the period
+        record("D", END),  # the end is exclusive
+        record(
+            "A",
+            END - timedelta(minutes=5),
+            cause="status-changed",
+            status="cancelled",
+            status_category="closed",
+        ),
+        record(
+            "B",
+            END + timedelta(hours=1),
+            cause="status-changed",
+            status="confirmed",
+            status_category="in_progress",
+        ),  # after the end: not "now" yet
+    ]
+    figures = compute(records, period)
+    assert figures.orders == 2
+    assert figures.amounts == {"CNY": Decimal(200)}
+    assert {v: c.orders for v, c in figures.by["value_tier"].items()} == {"high": 1, "low": 1}
+    assert list(figures.by["priority"]) == ["P2", "P4"]  # natural order
+    assert figures.status_now == {"closed": 1, "new": 1}
+    assert sum(c.orders for c in figures.trend.values()) == 2
+    rows = csv_rows(figures)
+    assert {
+        "section": "total",
+        "dimension": "",
+        "value": "",
+        "currency": "",
+        "measure": "orders",
+        "figure": "2",
+    } in rows
+
+
+def test_hour_buckets_across_a_dst_change() -> None:
+    # Europe/Berlin leaves summer time on 2026-10-25: that local day has 25 hours.
+    end = datetime(2026, 10, 26, 0, 0, tzinfo=UTC)
+    buckets = Period.ending("day", end, "Europe/Berlin").buckets()
+    assert len(buckets) == 24  # a trailing 24 h, whatever the wall clock does
+    assert len({b.astimezone(UTC) for b in buckets}) == 24
+
+
+def test_week_has_day_buckets_in_local_time() -> None:
+    buckets = Period.ending("week", END, "Asia/Shanghai").buckets()
+    assert len(buckets) == 8  # a trailing 7 days touches 8 local dates
+    assert all(b.hour == 0 for b in buckets)

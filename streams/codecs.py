@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
+from streams.insight.state import Bucket, OrderIndex
 from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatuses, Tick
 
 
@@ -39,6 +40,8 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "counted_order": CountedOrder,
     "window_state": WindowState,
     "tick": Tick,
+    "insight_bucket": Bucket,
+    "order_index": OrderIndex,
 }
 
 

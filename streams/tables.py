@@ -40,3 +40,10 @@ class Tables:
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
         )
+        # Written by the insight agent (streams.agents.insight), read by the HTTP queries.
+        self.insight_buckets = table(
+            "insight-buckets", "insight_bucket", "start:partition -> 15 min of counts per dimension"
+        )
+        self.insight_orders = table(
+            "insight-orders", "order_index", "order id -> events counted, the order while open"
+        )

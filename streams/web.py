@@ -99,3 +99,9 @@ async def explain_order(self: web.View, request: web.Request, order_id: str) -> 
         ],
     }
     return self.json(body)
+
+
+# Queryable state (stats, open orders, customers) and the OpenAPI description.
+from streams.insight import views as insight_views  # noqa: E402
+
+__all__ = ["insight_views"]

@@ -1,0 +1,59 @@
+"""Classified orders -> the insight tables the HTTP queries read (``streams.insight``).
+
+Reads ``orders.classified``, which is keyed by order id like the order agent's stream, so
+the same worker owns an order's state and its insight. Per record: one bucket write (counts)
+and one index write (dedupe, open orders), both small, both on the record's own partition.
+"""
+
+from __future__ import annotations
+
+from faust import StreamT
+from faust.types.tuples import Message
+
+from schemas.events import ClassifiedOrder
+from streams.app import app, deadletters, metrics, settings, tables
+from streams.insight import state
+from streams.topics import CLASSIFIED
+
+classified = app.topic(
+    settings.topic(CLASSIFIED),
+    key_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.topic_partitions,
+    replicas=settings.topic_replication_factor,
+    internal=True,
+)
+
+
+@app.agent(classified, name="insight")
+async def insight(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        async with deadletters.guard(event.message):
+            apply(event.message)
+
+
+def apply(message: Message) -> None:
+    record = ClassifiedOrder.model_validate_json(message.value)  # our own output
+    partition, offset = message.partition, message.offset
+    before = tables.insight_orders.get(record.order_id)
+    if before is not None and record.event_id in before.seen:
+        metrics.replayed_events.labels(topic=message.topic).inc()  # re-sent by the order agent
+        return
+    start = state.bucket_start(record.occurred_at)
+    key = state.bucket_key(start, partition)
+    bucket = tables.insight_buckets.get(key)
+    if bucket is None:
+        drop_expired(partition, start)
+        bucket = state.Bucket(start=start, partition=partition)
+    if bucket.last_offset < offset:  # else our own replay: this bucket has counted it
+        tables.insight_buckets[key] = state.count(bucket, record, offset)
+    tables.insight_orders[record.order_id] = state.index(before, record, partition)
+
+
+def drop_expired(partition: int, newest: int) -> None:
+    """Delete the partition's buckets past retention (runs when a bucket is started)."""
+    oldest = newest - state.RETENTION_SECONDS
+    for key, bucket in list(tables.insight_buckets.items()):
+        if bucket.partition == partition and bucket.start < oldest:
+            del tables.insight_buckets[key]

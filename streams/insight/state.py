@@ -1,0 +1,195 @@
+"""What the insight agent keeps, and how queries read it (pure: no Faust, no Kafka).
+
+Counts live in time buckets per source partition (``<bucket start>:<partition>``): each
+classified record updates one bucket of its own partition, so writes stay local to the worker
+that owns the order, and a query sums the buckets of the partitions each worker owns (the web
+view fans out and merges). Buckets are 15 minutes: every time zone's offset is a multiple of
+15 minutes, so local midnights ("today") fall on bucket boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import ClassifiedOrder, StatusCategory
+
+BUCKET_SECONDS = 900
+#: Buckets older than this are dropped: the longest window is 7 days.
+RETENTION_SECONDS = 8 * 86400
+SEEN_EVENTS = 8  # event ids remembered per order to ignore re-sent classified records
+OPEN = {StatusCategory.NEW, StatusCategory.IN_PROGRESS}
+Window = Literal["last_hour", "today", "last_7_days"]
+
+#: Query dimension -> field of ``ClassifiedOrder``. A created order counts in every one; a
+#: status change only in ``status`` and ``status_category`` (orders entering them).
+DIMENSIONS: dict[str, str] = {
+    "product_type": "primary_product_type",
+    "customer_type": "customer_type",
+    "customer_segment": "customer_segment",
+    "value_tier": "value_tier",
+    "priority": "priority",
+    "region": "region",
+    "channel": "channel",
+    "status": "status",
+    "status_category": "status_category",
+}
+STATUS_DIMENSIONS = ("status", "status_category")
+
+
+class Cell(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = 0
+    amounts: dict[str, Decimal] = Field(default_factory=dict)
+
+    def add(self, currency: str, amount: Decimal, count: int = 1) -> None:
+        self.count += count
+        self.amounts[currency] = self.amounts.get(currency, Decimal(0)) + amount
+
+
+class Bucket(BaseModel):
+    """One partition's counts for 15 minutes of event time (``occurred_at``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: int
+    partition: int
+    #: Highest source offset counted: a lower or equal one is our own replay, already in.
+    last_offset: int = -1
+    cells: dict[str, dict[str, Cell]] = Field(default_factory=dict)  # dimension -> value -> cell
+
+
+class OpenOrder(BaseModel):
+    """An open order as the open-orders query lists it (no contact data, no reasons)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: str
+    created_at: datetime
+    customer_id: str
+    product_type: str
+    customer_type: str
+    customer_segment: str
+    value_tier: str
+    priority: str
+    region: str
+    channel: str
+    status: str
+    status_category: str
+    total_amount: Decimal
+    currency: str
+
+
+class OrderIndex(BaseModel):
+    """Per order: its partition, the events already counted, and the order while it is open."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    partition: int
+    seen: list[str] = Field(default_factory=list)
+    open: OpenOrder | None = None
+
+
+def bucket_key(start: int, partition: int) -> str:
+    return f"{start}:{partition}"
+
+
+def bucket_start(when: datetime) -> int:
+    ts = int(when.timestamp())
+    return ts - ts % BUCKET_SECONDS
+
+
+def contributions(record: ClassifiedOrder) -> list[tuple[str, str]]:
+    dims = STATUS_DIMENSIONS if record.cause == "status-changed" else DIMENSIONS
+    return [(d, str(getattr(record, DIMENSIONS[d]))) for d in dims]
+
+
+def count(bucket: Bucket, record: ClassifiedOrder, offset: int) -> Bucket:
+    """Count ``record`` (read at ``offset``) into ``bucket``; mutates and returns it."""
+    for dimension, value in contributions(record):
+        cell = bucket.cells.setdefault(dimension, {}).setdefault(value, Cell())
+        cell.add(record.currency, record.total_amount)
+    bucket.last_offset = offset
+    return bucket
+
+
+def index(before: OrderIndex | None, record: ClassifiedOrder, partition: int) -> OrderIndex:
+    """The order's index entry after ``record``."""
+    seen = [*(before.seen if before else []), record.event_id][-SEEN_EVENTS:]
+    created_at = (
+        before.open.created_at
+        if before is not None and before.open is not None
+        else record.occurred_at
+    )
+    if record.status_category not in OPEN:
+        return OrderIndex(partition=partition, seen=seen)
+    row = OpenOrder(
+        created_at=created_at,
+        product_type=record.primary_product_type,
+        **{
+            k: str(getattr(record, k))
+            for k in OpenOrder.model_fields
+            if k not in ("created_at", "product_type", "total_amount")
+        },
+        total_amount=record.total_amount,
+    )
+    return OrderIndex(partition=partition, seen=seen, open=row)
+
+
+def window_bounds(window: Window, now: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """``[from, to]`` a window covers: whole buckets, so at least the window's length."""
+    zone = ZoneInfo(timezone)
+    if window == "today":
+        start = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        length = timedelta(hours=1) if window == "last_hour" else timedelta(days=7)
+        start = now - length
+    first = bucket_start(start)
+    return datetime.fromtimestamp(first, zone), now.astimezone(zone)
+
+
+def totals(
+    buckets: Iterable[Bucket], dimension: str, since: datetime, until: datetime
+) -> dict[str, Cell]:
+    """Sum one dimension over the buckets starting in ``[since, until]``."""
+    low, high = since.timestamp(), until.timestamp()
+    out: dict[str, Cell] = {}
+    for bucket in buckets:
+        if low <= bucket.start <= high:
+            for value, cell in bucket.cells.get(dimension, {}).items():
+                total = out.setdefault(value, Cell())
+                for currency, amount in cell.amounts.items():
+                    total.amounts[currency] = total.amounts.get(currency, Decimal(0)) + amount
+                total.count += cell.count
+    return out
+
+
+def merge(parts: Iterable[dict[str, Cell]]) -> dict[str, Cell]:
+    out: dict[str, Cell] = {}
+    for part in parts:
+        for value, cell in part.items():
+            total = out.setdefault(value, Cell())
+            total.count += cell.count
+            for currency, amount in cell.amounts.items():
+                total.amounts[currency] = total.amounts.get(currency, Decimal(0)) + amount
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1].count, kv[0])))
+
+
+def cursor_of(row: OpenOrder) -> str:
+    return f"{row.created_at.isoformat()}|{row.order_id}"
+
+
+def page(rows: Iterable[OpenOrder], after: str | None, limit: int) -> list[OpenOrder]:
+    """The first ``limit`` rows after the cursor, oldest first (keyset paging, merge-safe)."""
+    ordered = sorted(rows, key=lambda r: (r.created_at, r.order_id))
+    if after is not None:
+        when, _, order_id = after.partition("|")
+        mark = (datetime.fromisoformat(when), order_id)
+        ordered = [r for r in ordered if (r.created_at, r.order_id) > mark]
+    return ordered[:limit]

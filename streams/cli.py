@@ -130,6 +130,17 @@ def report(period: str, out_dir: Path | None, end: datetime | None, publish: boo
     console.print(f"html: {event.html_path}\ncsv:  {event.csv_path}")
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="read what is there, print one summary, exit")
+@click.option("--from-beginning", is_flag=True, help="count from the oldest record")
+def top(once: bool, from_beginning: bool) -> None:
+    """Live summary of the output topics: orders/s, mix, notifications, dead letters."""
+    from streams import top as top_view
+
+    with contextlib.suppress(KeyboardInterrupt):
+        top_view.main(get_settings(), once, from_beginning)
+
+
 def print_record(
     topic: str,
     partition: int,

@@ -1,0 +1,114 @@
+"""``ordertriage top``: a live terminal summary of the output topics, for people without Grafana.
+
+Reads ``orders.classified``, ``orders.notifications`` and ``orders.deadletter`` (no consumer
+group, so it disturbs nothing) and shows orders per second, the mix per value tier and
+priority, the latest notifications and dead letters per reason. ``--once`` reads what is
+there, prints one summary and exits (for scripts and tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+
+import orjson
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from streams.kafka_io import records
+from streams.settings import Settings
+from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
+
+MIX = ("value_tier", "priority")
+RATE_WINDOW_SECONDS = 10.0
+
+
+class Top:
+    def __init__(self) -> None:
+        self.orders = 0
+        self.classified = 0
+        self.mix: dict[str, Counter[str]] = {d: Counter() for d in MIX}
+        self.notified: Counter[str] = Counter()
+        self.latest: deque[str] = deque(maxlen=8)
+        self.dead: Counter[str] = Counter()
+        self.created_at: deque[float] = deque()  # record timestamps (s) of recent orders
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def add(self, topic: str, timestamp_ms: int, value: bytes | None, headers: list) -> None:
+        ts = timestamp_ms / 1000
+        if topic.endswith(CLASSIFIED):
+            record = orjson.loads(value or b"{}")
+            self.classified += 1
+            if record.get("cause") == "order-created":
+                self.orders += 1
+                for d in MIX:
+                    self.mix[d][record[d]] += 1
+                self.first = ts if self.first is None else min(self.first, ts)
+                self.last = ts if self.last is None else max(self.last, ts)
+                self.created_at.append(ts)
+        elif topic.endswith(NOTIFICATIONS):
+            n = orjson.loads(value or b"{}")
+            self.notified[n["kind"]] += 1
+            self.latest.appendleft(f"{n['priority']} {n['recipient_role']}: {n['message']}")
+        elif topic.endswith(DEADLETTER):
+            reason = dict(headers).get("ordertriage.dlq.reason_code", b"?").decode()
+            self.dead[reason] += 1
+
+    def rate(self, now: float | None) -> float:
+        """Orders/s: over the last 10 s (live), or over the records' time span (``now=None``)."""
+        if now is None:
+            span = (self.last or 0) - (self.first or 0)
+            return self.orders / span if span > 0 else float(self.orders)
+        while self.created_at and self.created_at[0] < now - RATE_WINDOW_SECONDS:
+            self.created_at.popleft()
+        return len(self.created_at) / RATE_WINDOW_SECONDS
+
+    def render(self, now: float | None) -> Group:
+        head = (
+            f"orders {self.orders} | orders/s {self.rate(now):.1f} | classified records"
+            f" {self.classified} | notifications {sum(self.notified.values())}"
+            f" | dead letters {sum(self.dead.values())}"
+        )
+        grid = Table.grid(padding=(0, 4))
+        tables = []
+        for d in (*MIX, "notifications", "dead letters"):
+            counts = {"notifications": self.notified, "dead letters": self.dead}.get(d) or self.mix[
+                d
+            ]
+            t = Table(title=d.replace("_", " "), show_header=False, box=None)
+            for value, count in sorted(counts.items()):
+                share = f"{100 * count / self.orders:.0f}%" if d in MIX and self.orders else ""
+                t.add_row(value, str(count), share)
+            tables.append(t)
+        grid.add_row(*tables)
+        notes = "\n".join(self.latest) or "(none yet)"
+        return Group(head, Panel(grid, title="mix"), Panel(notes, title="latest notifications"))
+
+
+async def run(settings: Settings, once: bool, from_beginning: bool, console: Console) -> Top:
+    top = Top()
+    names = [settings.topic(t) for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER)]
+    feed = records(
+        settings.bootstrap,
+        names,
+        from_beginning=from_beginning or once,
+        idle_timeout=3.0 if once else None,
+    )
+    if once:
+        async for r in feed:
+            top.add(r.topic, r.timestamp, r.value, list(r.headers))
+        console.print(top.render(None))
+        return top
+    with Live(top.render(time.time()), console=console, refresh_per_second=2) as live:
+        async for r in feed:
+            top.add(r.topic, r.timestamp, r.value, list(r.headers))
+            live.update(top.render(time.time()))
+    return top
+
+
+def main(settings: Settings, once: bool, from_beginning: bool) -> None:
+    asyncio.run(run(settings, once, from_beginning, Console()))

@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import click
 import orjson
@@ -112,10 +113,12 @@ def report(period: str, out_dir: Path | None, end: datetime | None, publish: boo
     """Write the report of the trailing day or week, read from the classified topic."""
     from streams.kafka_io import produce
     from streams.report.build import build
+    from streams.report.figures import PeriodName
     from streams.topics import REPORTS
 
     settings = get_settings()
-    event = asyncio.run(build(settings, period, out_dir or settings.report_dir, end))  # type: ignore[arg-type]
+    name = cast(PeriodName, period)
+    event = asyncio.run(build(settings, name, out_dir or settings.report_dir, end))
     if publish:
         record = (
             settings.topic(REPORTS),

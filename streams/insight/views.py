@@ -8,12 +8,14 @@ figure. A customer lives on one partition: ``table_route`` forwards to its owner
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any, cast, get_args
 
+import aiohttp
 import yaml
 from faust import web
 from yarl import URL
@@ -27,7 +29,7 @@ from streams.insight import state
 def load_spec() -> dict[str, Any]:
     """openapi.yaml plus the ClassifiedOrder schema generated from the event model."""
     spec: dict[str, Any] = yaml.safe_load(
-        resources.files("streams.insight").joinpath("openapi.yaml").read_text()
+        resources.files("streams").joinpath("openapi.yaml").read_text()
     )
     generated = ClassifiedOrder.model_json_schema(
         mode="serialization", ref_template="#/components/schemas/{model}"
@@ -40,6 +42,7 @@ def load_spec() -> dict[str, Any]:
 
 SPEC = load_spec()
 MAX_LIMIT = 500
+PEER_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 def _error(view: web.View, status: int, message: str) -> web.Response:
@@ -58,18 +61,24 @@ def _owned() -> set[int]:
 
 async def _gather(request: web.Request, local: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Every worker's local share, this one's included; None if they miss a partition."""
-    shares = [local]
     me = str(app.conf.canonical_url).rstrip("/")
-    hosts = app.router.table_metadata(tables.insight_buckets.name)
-    for host in hosts:
-        if host.rstrip("/") == me:
-            continue
+    others = [
+        h for h in app.router.table_metadata(tables.insight_buckets.name) if h.rstrip("/") != me
+    ]
+
+    async def ask(host: str) -> dict[str, Any] | None:
         target = URL(host)
         url = request.url.with_host(target.host or "127.0.0.1").with_port(target.port)
-        async with app.http_client.get(url.update_query(scope="local")) as response:
-            if response.status != 200:
-                return None
-            shares.append(await response.json())
+        try:
+            async with app.http_client.get(
+                url.update_query(scope="local"), timeout=PEER_TIMEOUT
+            ) as response:
+                return await response.json() if response.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    answers = await asyncio.gather(*(ask(h) for h in others))
+    shares = [local, *(a for a in answers if a is not None)]
     covered = {p for share in shares for p in share["partitions"]}
     return shares if covered == set(range(settings.topic_partitions)) else None
 
@@ -199,5 +208,5 @@ async def customer(self: web.View, request: web.Request, customer_id: str) -> we
 
 @app.page("/openapi.json")
 async def openapi(self: web.View, request: web.Request) -> web.Response:
-    """The OpenAPI description of these endpoints (streams/insight/openapi.yaml)."""
+    """The OpenAPI description of every endpoint (streams/openapi.yaml)."""
     return self.json(json.loads(json.dumps(SPEC, default=str)))

@@ -1,0 +1,21 @@
+"""The served OpenAPI document is valid and describes exactly the routes the worker serves."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+from streams.app import app
+from streams.insight.views import SPEC
+
+
+def test_the_description_is_valid_openapi() -> None:
+    validate(SPEC)
+
+
+def test_every_route_is_described_and_every_description_is_a_route() -> None:
+    assert set(app.web.views) == set(SPEC["paths"])
+
+
+def test_classified_order_schema_comes_from_the_event_model() -> None:
+    schema = SPEC["components"]["schemas"]["ClassifiedOrder"]
+    assert "reasons" in schema["properties"] and schema["additionalProperties"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,13 @@ log = logging.getLogger("ordertriage.report")
 
 @app.crontab(settings.report_cron, timezone=ZoneInfo(settings.timezone), on_leader=True)
 async def scheduled_report() -> None:
-    event = await build(settings, settings.report_period, settings.report_dir)
+    # In a thread with its own loop: decoding a week of records must not stall the agents.
+    job = build(settings, settings.report_period, settings.report_dir)
+    try:
+        event = await asyncio.to_thread(asyncio.run, job)
+    except Exception:
+        # A failed report (broker away, disk full) must not end the schedule or the worker.
+        log.exception("scheduled %s report failed; next run as scheduled", settings.report_period)
+        return
     await topics.reports.send(key=event.report_id.encode(), value=event)
     log.info("report %s: %d orders -> %s", event.period, event.orders, event.html_path)

@@ -7,13 +7,15 @@ import logging
 from zoneinfo import ZoneInfo
 
 from streams.app import app, settings, topics
-from streams.report.build import build
 
 log = logging.getLogger("ordertriage.report")
 
 
 @app.crontab(settings.report_cron, timezone=ZoneInfo(settings.timezone), on_leader=True)
 async def scheduled_report() -> None:
+    # Imported here: matplotlib costs the worker ~40 MiB, worth it only once a report runs.
+    from streams.report.build import build
+
     # In a thread with its own loop: decoding a week of records must not stall the agents.
     job = build(settings, settings.report_period, settings.report_dir)
     try:

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
-from streams.insight.state import Bucket, OrderIndex
+from streams.insight.state import Bucket, CustomerSeen, OrderIndex
 from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatuses, Tick
 
 
@@ -42,6 +42,7 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "tick": Tick,
     "insight_bucket": Bucket,
     "order_index": OrderIndex,
+    "customer_seen": CustomerSeen,
 }
 
 

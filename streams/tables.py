@@ -47,3 +47,6 @@ class Tables:
         self.insight_orders = table(
             "insight-orders", "order_index", "order id -> events counted, the order while open"
         )
+        self.insight_customers = table(
+            "insight-customers", "customer_seen", "customer id -> segment of the latest order"
+        )

@@ -3,6 +3,9 @@
 Reads ``orders.classified``, which is keyed by order id like the order agent's stream, so
 the same worker owns an order's state and its insight. Per record: one bucket write (counts)
 and one index write (dedupe, open orders), both small, both on the record's own partition.
+A created order's segment is also re-keyed by customer (internal topic
+``<app id>-insight-customers``), so the customer's latest segment sits on the partition of
+the customers table and a customer query is answered by one worker.
 """
 
 from __future__ import annotations
@@ -26,20 +29,49 @@ classified = app.topic(
 )
 
 
+by_customer = app.topic(
+    settings.internal_topic("insight-customers"),
+    key_type=bytes,
+    key_serializer="raw",
+    value_serializer="customer_seen",
+    partitions=settings.topic_partitions,
+    replicas=settings.topic_replication_factor,
+    internal=True,
+)
+
+
 @app.agent(classified, name="insight")
 async def insight(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         async with deadletters.guard(event.message):
-            apply(event.message)
+            record = apply(event.message)
+            if record is not None and record.cause == "order-created":
+                seen = state.CustomerSeen(
+                    segment=record.customer_segment.value,
+                    order_id=record.order_id,
+                    occurred_at=record.occurred_at,
+                )
+                await by_customer.send(key=record.customer_id.encode(), value=seen)
 
 
-def apply(message: Message) -> None:
+@app.agent(by_customer, name="insight-customers")
+async def insight_customers(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        async with deadletters.guard(event.message):
+            seen = state.CustomerSeen.model_validate_json(event.message.value)
+            customer_id = event.message.key.decode()
+            if seen.newer_than(tables.insight_customers.get(customer_id)):  # replays: no-op
+                tables.insight_customers[customer_id] = seen
+
+
+def apply(message: Message) -> ClassifiedOrder | None:
+    """Count one classified record; the record, or None if it was already counted."""
     record = ClassifiedOrder.model_validate_json(message.value)  # our own output
     partition, offset = message.partition, message.offset
     before = tables.insight_orders.get(record.order_id)
     if before is not None and record.event_id in before.seen:
         metrics.replayed_events.labels(topic=message.topic).inc()  # re-sent by the order agent
-        return
+        return None
     start = state.bucket_start(record.occurred_at)
     key = state.bucket_key(start, partition)
     bucket = tables.insight_buckets.get(key)
@@ -49,6 +81,7 @@ def apply(message: Message) -> None:
     if bucket.last_offset < offset:  # else our own replay: this bucket has counted it
         tables.insight_buckets[key] = state.count(bucket, record, offset)
     tables.insight_orders[record.order_id] = state.index(before, record, partition)
+    return record
 
 
 def drop_expired(partition: int, newest: int) -> None:

@@ -96,6 +96,22 @@ class OrderIndex(BaseModel):
     open: OpenOrder | None = None
 
 
+class CustomerSeen(BaseModel):
+    """A customer's segment as one of their orders was classified (keyed by customer id)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    segment: str
+    order_id: str
+    occurred_at: datetime
+
+    def newer_than(self, other: CustomerSeen | None) -> bool:
+        return other is None or (self.occurred_at, self.order_id) > (
+            other.occurred_at,
+            other.order_id,
+        )
+
+
 def bucket_key(start: int, partition: int) -> str:
     return f"{start}:{partition}"
 

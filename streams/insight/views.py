@@ -20,9 +20,9 @@ import yaml
 from faust import web
 from yarl import URL
 
-from schemas.events import ClassifiedOrder, CustomerSegment
+from schemas.events import ClassifiedOrder
 from streams.agents.insight import classified
-from streams.app import app, rules, settings, tables
+from streams.app import app, settings, tables
 from streams.insight import state
 
 
@@ -184,22 +184,19 @@ async def open_orders(self: web.View, request: web.Request) -> web.Response:
 @app.page("/customers/{customer_id}")
 @app.table_route(table=tables.customers, match_info="customer_id")
 async def customer(self: web.View, request: web.Request, customer_id: str) -> web.Response:
-    """Order count and lifetime spend from the customers table; no contact data is kept."""
+    """Order count and lifetime spend (customers table), segment of the latest order.
+
+    Both tables are keyed by customer id on the same partitions, so the owner has both.
+    No contact data is kept anywhere.
+    """
     stats = tables.customers.get(customer_id)
     if stats is None:
         return _error(self, 404, f"no customer {customer_id!r}")
-    vip = any(a >= rules.vip_threshold_for(c) for c, a in stats.lifetime_spend.items())
-    segment = (
-        CustomerSegment.VIP
-        if vip
-        else CustomerSegment.NEW
-        if stats.order_count <= 1
-        else CustomerSegment.REGULAR
-    )
+    seen = tables.insight_customers.get(customer_id)
     return self.json(
         {
             "customer_id": customer_id,
-            "segment": segment.value,
+            "segment": seen.segment if seen is not None else None,
             "order_count": stats.order_count,
             "lifetime_spend": _money(stats.lifetime_spend),
         }

@@ -128,8 +128,11 @@ def test_queries_agree_with_the_events_and_the_openapi_description(
         body = get(worker, "/customers/C-Q0").json()
         assert body["order_count"] == len(mine)
         assert Decimal(body["lifetime_spend"]["CNY"]) == sum(a for _, a in mine)
-        assert body["segment"] == "regular"
+        # The segment of the customer's latest order (same occurred_at: the highest order id).
+        latest = max(o for o, _ in mine)
+        assert body["segment"] == get(first, f"/orders/{latest}").json()["customer_segment"]
         assert set(body) == {"customer_id", "segment", "order_count", "lifetime_spend"}
     assert get(second, "/customers/nobody").status_code == 404
     get(first, "/orders/Q1")
+    get(second, "/orders/Q1/explain")
     get(first, "/healthz")

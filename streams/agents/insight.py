@@ -10,6 +10,8 @@ the customers table and a customer query is answered by one worker.
 
 from __future__ import annotations
 
+import time
+
 from faust import StreamT
 from faust.types.tuples import Message
 
@@ -72,7 +74,16 @@ def apply(message: Message) -> ClassifiedOrder | None:
     if before is not None and record.event_id in before.seen:
         metrics.replayed_events.labels(topic=message.topic).inc()  # re-sent by the order agent
         return None
+    if record.cause != "reclassified":  # a rule switch is no event: counts keep their values
+        count(record, partition, offset)
+    tables.insight_orders[record.order_id] = state.index(before, record, partition)
+    return record
+
+
+def count(record: ClassifiedOrder, partition: int, offset: int) -> None:
     start = state.bucket_start(record.occurred_at)
+    if start < time.time() - state.RETENTION_SECONDS:
+        return  # older than any window a query asks for
     key = state.bucket_key(start, partition)
     bucket = tables.insight_buckets.get(key)
     if bucket is None:
@@ -80,8 +91,6 @@ def apply(message: Message) -> ClassifiedOrder | None:
         bucket = state.Bucket(start=start, partition=partition)
     if bucket.last_offset < offset:  # else our own replay: this bucket has counted it
         tables.insight_buckets[key] = state.count(bucket, record, offset)
-    tables.insight_orders[record.order_id] = state.index(before, record, partition)
-    return record
 
 
 def drop_expired(partition: int, newest: int) -> None:

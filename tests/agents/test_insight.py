@@ -1,0 +1,83 @@
+"""The insight agent on Faust's test context: counts once per event, whatever is re-read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from unittest.mock import AsyncMock, patch
+
+import pytest
+
+from streams.agents import insight as insight_module
+from streams.insight import state
+from tests.agents.conftest import deliver, ot
+from tests.unit.test_report_figures import record
+
+pytestmark = pytest.mark.timeout(30)
+
+CLASSIFIED = insight_module.classified.get_topic_name()
+NOW = datetime.now(UTC).replace(microsecond=0)
+AT = NOW.replace(minute=(NOW.minute // 15) * 15, second=0)  # the start of NOW's bucket
+
+
+@pytest.fixture
+def customers_send() -> Iterator[AsyncMock]:
+    mock = AsyncMock(name="insight-customers.send")
+    with patch.object(insight_module.by_customer, "send", new=mock):
+        yield mock
+
+
+def counts(dimension: str) -> dict[str, int]:
+    buckets = list(ot.tables.insight_buckets.values())
+    return {v: c.count for v, c in state.totals(buckets, dimension, AT, NOW).items()}
+
+
+async def test_each_event_counts_once_and_closed_orders_leave_the_index(
+    customers_send: AsyncMock,
+) -> None:
+    at = AT
+    created = record("A", at, customer_id="C-1", customer_segment="vip").model_dump_json().encode()
+    async with insight_module.insight.test_context() as agent:
+        await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=0)
+        await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=0)  # our replay
+        await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=5)  # re-sent by orders
+        # A crash after the bucket's write but before the index's: the offset still tells.
+        ot.tables.insight_orders.data.pop("A")  # the store itself: no changelog
+        await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=0)
+        assert counts("value_tier") == {"high": 1} and counts("status") == {"new": 1}
+        index = ot.tables.insight_orders["A"]
+        assert index.open is not None and index.open.customer_segment == "vip"
+
+        rules = record("A", at, cause="reclassified", event_id="rules:v2", value_tier="low")
+        await deliver(agent, rules.model_dump_json().encode(), topic=CLASSIFIED, key=b"A", offset=6)
+        assert counts("value_tier") == {"high": 1}  # a rule switch is no event
+        index = ot.tables.insight_orders["A"]
+        assert index.open is not None and index.open.value_tier == "low"
+
+        cancel = record(
+            "A",
+            at,
+            cause="status-changed",
+            event_id="e-cancel",
+            status="cancelled",
+            status_category="closed",
+        )
+        await deliver(
+            agent, cancel.model_dump_json().encode(), topic=CLASSIFIED, key=b"A", offset=7
+        )
+        assert counts("status") == {"new": 1, "cancelled": 1}
+        assert counts("product_type") == {"tv": 1}  # a status change counts in status only
+        assert ot.tables.insight_orders["A"].open is None
+
+    sent = [(c.kwargs["key"], c.kwargs["value"].segment) for c in customers_send.await_args_list]
+    assert sent == [(b"C-1", "vip")] * 2  # for the created order (again once its index was lost)
+
+
+async def test_the_latest_order_sets_the_customer_segment() -> None:
+    topic = insight_module.by_customer.get_topic_name()
+    early = state.CustomerSeen(segment="new", order_id="O1", occurred_at=NOW)
+    late = state.CustomerSeen(segment="regular", order_id="O2", occurred_at=NOW.replace(year=2027))
+    async with insight_module.insight_customers.test_context() as agent:
+        await deliver(agent, late.model_dump_json().encode(), topic=topic, key=b"C-1")
+        await deliver(agent, early.model_dump_json().encode(), topic=topic, key=b"C-1")
+    assert ot.tables.insight_customers["C-1"].segment == "regular"

@@ -41,7 +41,7 @@ docs-tools: ## Debian chromium, to render reports headless for docs/ (not needed
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
 .PHONY: docs-pictures
-docs-pictures: install docs-tools ## docs/report.png (sample orders on the local broker) and docs/dashboard-layout.png
+docs-pictures: install docs-tools broker ## docs/report.png (sample orders on the local broker) and docs/dashboard-layout.png
 	$(BIN)/python deploy/grafana/render_layout.py
 	$(BIN)/python -m streams.report.screenshot docs/report.png
 

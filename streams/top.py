@@ -75,10 +75,8 @@ class Top:
         )
         grid = Table.grid(padding=(0, 4))
         tables = []
-        for d in (*MIX, "notifications", "dead letters"):
-            counts = {"notifications": self.notified, "dead letters": self.dead}.get(d) or self.mix[
-                d
-            ]
+        columns = {**self.mix, "notifications": self.notified, "dead letters": self.dead}
+        for d, counts in columns.items():
             t = Table(title=d.replace("_", " "), show_header=False, box=None)
             for value, count in sorted(counts.items()):
                 share = f"{100 * count / self.orders:.0f}%" if d in MIX and self.orders else ""
@@ -103,10 +101,20 @@ async def run(settings: Settings, once: bool, from_beginning: bool, console: Con
             top.add(r.topic, r.timestamp, r.value, list(r.headers))
         console.print(top.render(None))
         return top
-    with Live(top.render(time.time()), console=console, refresh_per_second=2) as live:
+
+    async def consume() -> None:
         async for r in feed:
             top.add(r.topic, r.timestamp, r.value, list(r.headers))
-            live.update(top.render(time.time()))
+
+    reader = asyncio.create_task(consume())
+    try:
+        with Live(top.render(time.time()), console=console, auto_refresh=False) as live:
+            while not reader.done():  # redraw on a clock, so the rate falls when input stops
+                live.update(top.render(time.time()), refresh=True)
+                await asyncio.wait({reader}, timeout=0.5)
+        await reader  # surfaces a consumer error
+    finally:
+        reader.cancel()
     return top
 
 

@@ -196,11 +196,12 @@ async def send_outputs(after: ClassifiedOrder, fired: list[str], previous: Statu
     """The classified record and the notifications of rules that became true, with metrics."""
     now = _now()
     await topics.classified.send(key=after.order_id.encode(), value=after)
-    for dimension, value in analytics.contributions(after):
-        metrics.orders_classified.labels(dimension=dimension, value=value).inc()
-    metrics.event_time_lag_seconds.labels(topic=after.cause).observe(
-        max(0.0, (now - after.occurred_at).total_seconds())
-    )
+    if after.cause != "reclassified":  # the mix counts events, as the analytics windows do
+        for dimension, value in analytics.contributions(after):
+            metrics.orders_classified.labels(dimension=dimension, value=value).inc()
+        metrics.event_time_lag_seconds.labels(topic=after.cause).observe(
+            max(0.0, (now - after.occurred_at).total_seconds())
+        )
     sent = notifications(after, fired, rulebook.current, previous_status=previous, now=now)
     for notification in sent:
         await topics.notifications.send(key=after.order_id.encode(), value=notification)

@@ -28,6 +28,13 @@ class Metrics:
     rules_switches: Counter
     reclassified: Counter
     reclassify_pending: Gauge
+    sla_breaches: Counter
+    escalations: Counter
+    orders_expired: Counter
+    out_of_order_events: Counter
+    open_orders: Gauge
+    oldest_open_seconds: Gauge
+    overdue_orders: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -124,6 +131,45 @@ class Metrics:
             reclassify_pending=Gauge(
                 f"{p}reclassify_pending",
                 "Open orders queued for re-evaluation on this worker.",
+                registry=registry,
+            ),
+            sla_breaches=Counter(
+                f"{p}sla_breaches",
+                "SLA deadlines missed (reminder sent), per SLA.",
+                ["sla"],
+                registry=registry,
+            ),
+            escalations=Counter(
+                f"{p}escalations",
+                "SLA escalations sent, per ladder level (1 = first escalation).",
+                ["level"],
+                registry=registry,
+            ),
+            orders_expired=Counter(
+                f"{p}orders_expired",
+                "Finished orders removed from state after the retention period.",
+                registry=registry,
+            ),
+            out_of_order_events=Counter(
+                f"{p}out_of_order_events",
+                "Status changes older than the order's current status: recorded, not applied.",
+                registry=registry,
+            ),
+            open_orders=Gauge(
+                f"{p}open_orders",
+                "Open orders held by this worker, per status.",
+                ["status"],
+                registry=registry,
+            ),
+            oldest_open_seconds=Gauge(
+                f"{p}oldest_open_seconds",
+                "Age in its status of the oldest open order held by this worker, per status.",
+                ["status"],
+                registry=registry,
+            ),
+            overdue_orders=Gauge(
+                f"{p}overdue_orders",
+                "Open orders past an SLA deadline, held by this worker.",
                 registry=registry,
             ),
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import ClassifiedOrder, OrderCreated
 from streams.classify.customers import CustomerSnapshot
 from streams.classify.facts import OrderFacts
+from streams.classify.sla import SlaClock
 
 
 class Source(BaseModel):
@@ -63,6 +66,11 @@ class OrderState(BaseModel):
     facts: OrderFacts | None = None
     partition: int | None = None
     notified: list[str] = Field(default_factory=list)
+    #: Event time the current status was entered: older status events are out of order.
+    status_since: datetime | None = None
+    clocks: list[SlaClock] = Field(default_factory=list)
+    #: Wall-clock time the order finished (completed/closed): removed after the retention.
+    finished_at: float | None = None
 
     @property
     def applied_event_ids(self) -> list[str]:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         " empty = none (e.g. `0 6 * * 1` = Mondays 06:00)",
     )
     timezone: str = Field(default="UTC", description="time zone of cron schedules (IANA name)")
+    finished_retention_seconds: float = Field(
+        default=604800.0,
+        gt=0,
+        description="completed and closed orders are removed from state this long after they"
+        " finish (a later return then dead-letters as unknown_order)",
+    )
     max_value_bytes: int = Field(
         default=1_048_576, ge=1024, description="larger input records are dead-lettered"
     )

@@ -16,9 +16,9 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from schemas.events import ClassifiedOrder, Status, StatusChanged
-from streams.agents import reclassify
+from streams.agents import reclassify, timers
 from streams.app import app, deadletters, metrics, rulebook, settings, tables, topics
-from streams.classify import analytics
+from streams.classify import analytics, sla
 from streams.classify.engine import classify_created, classify_status_change
 from streams.classify.facts import OrderFacts
 from streams.classify.lifecycle import InvalidTransition
@@ -39,6 +39,7 @@ TICKS = topics.ticks.get_topic_name()
 
 @app.on_partitions_assigned.connect
 async def restart_parking_clocks(app: object, assigned: set[TP], **kwargs: object) -> None:
+    timers.reset()
     now = time.time()
     for tp in assigned:
         if tp.topic == ENRICHED:
@@ -88,17 +89,22 @@ async def on_created(enriched: EnrichedOrder) -> None:
     created_progress.saw(partition, enriched.source.timestamp, time.time())
     facts = OrderFacts.of(created, enriched.customer)
     rules = rulebook.current
-    record = classify_created(
+    outcome = classify_created(
         facts, rules, event_id=created.event_id, occurred_at=created.occurred_at, now=_now()
-    ).classification
+    )
+    record = outcome.classification
     fired = newly_fired(None, record)
-    tables.orders[order_id] = OrderState(
+    state = OrderState(
         classification=record,
         applied={created.event_id: enriched.source.position},
         facts=facts,
         partition=partition,
         notified=fired,
+        status_since=created.occurred_at,
+        clocks=sla.start(rules.slas, record.status, created.occurred_at, outcome.facts, running=[]),
     )
+    tables.orders[order_id] = state
+    timers.schedule(partition, order_id, state)
     await publish(record, fired, None, enriched.source.timestamp)
     parked = tables.parked.pop(order_id, None)
     if parked is not None:
@@ -139,9 +145,22 @@ async def apply_status(
             error_class="Duplicate",
         )
         return
+    if state.status_since is not None and change.occurred_at < state.status_since:
+        metrics.out_of_order_events.inc()
+        await deadletters.send(
+            value=raw,
+            source=source,
+            code="out_of_order",
+            reason=f"event time {change.occurred_at.isoformat()} is before the current status"
+            f" {state.classification.status.value} (since {state.status_since.isoformat()});"
+            " recorded, not applied",
+            error_class="OutOfOrder",
+        )
+        return
     before = state.classification
+    rules = rulebook.current
     try:
-        after = classify_status_change(before, state.facts, change, rulebook.current, now=_now())
+        outcome = classify_status_change(before, state.facts, change, rules, now=_now())
     except InvalidTransition as exc:
         await deadletters.send(
             value=raw,
@@ -151,11 +170,28 @@ async def apply_status(
             error_class="InvalidTransition",
         )
         return
+    after = outcome.classification
     applied = state.with_applied(change.event_id, source, settings.dedupe_history)
     fired = newly_fired(before, after)
-    tables.orders[change.order_id] = state.model_copy(
-        update={"classification": after, "applied": applied, "notified": fired}
+    finished = rules.lifecycle.finished(after.status)
+    clocks = (
+        sla.start(rules.slas, after.status, change.occurred_at, outcome.facts, state.clocks)
+        if state.facts is not None
+        else []
     )
+    state = state.model_copy(
+        update={
+            "classification": after,
+            "applied": applied,
+            "notified": fired,
+            "status_since": change.occurred_at,
+            "clocks": clocks,
+            "finished_at": (state.finished_at or time.time()) if finished else None,
+        }
+    )
+    tables.orders[change.order_id] = state
+    if state.partition is not None:
+        timers.schedule(state.partition, change.order_id, state)
     await publish(after, fired, before.status, source.timestamp)
 
 
@@ -229,6 +265,7 @@ async def on_tick(tick: Tick, partition: int) -> None:
     await expire_parked(partition, tick.now)
     await close_windows(partition, tick.now)
     await reclassify.sweep(partition, tick, send_outputs)
+    await timers.fire(partition, tick.now)
 
 
 async def expire_parked(partition: int, now: float) -> None:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.events import ClassifiedOrder, Status, StatusCategory
+from streams.agents import timers
 from streams.app import metrics, rulebook, settings, tables
+from streams.classify import sla
 from streams.classify.engine import reclassify
 from streams.classify.notify import newly_fired
 from streams.records import Tick
@@ -79,14 +81,19 @@ async def sweep(partition: int, tick: Tick, send: Send) -> None:
         if before.status_category in FINISHED:
             continue
         review_at = datetime.fromtimestamp(current.review, UTC) if current.review else None
-        after = reclassify(before, state.facts, rules, now=now, review_at=review_at)
-        if after is None:
+        outcome = reclassify(before, state.facts, rules, now=now, review_at=review_at)
+        if outcome is None:
             metrics.reclassified.labels(outcome="unchanged").inc()
             continue
+        after = outcome.classification
         fired = newly_fired(before, after)
-        tables.orders[order_id] = state.model_copy(
-            update={"classification": after, "notified": fired}
+        since = state.status_since or after.occurred_at
+        clocks = sla.start(rules.slas, after.status, since, outcome.facts, state.clocks)
+        state = state.model_copy(
+            update={"classification": after, "notified": fired, "clocks": clocks}
         )
+        tables.orders[order_id] = state
+        timers.schedule(partition, order_id, state)
         await send(after, fired, None)
         metrics.reclassified.labels(outcome="changed").inc()
         current.changed += 1

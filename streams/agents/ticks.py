@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from streams.agents import timers
 from streams.app import app, rulebook, settings, topics
 from streams.records import Tick
 from streams.rulebook import follow
@@ -17,6 +18,7 @@ from streams.rules_topic import ensure_topic
 from streams.schedule import ReviewSchedule
 
 TICKS = topics.ticks.get_topic_name()
+ENRICHED = topics.enriched.get_topic_name()
 
 
 @app.task
@@ -51,3 +53,12 @@ async def send_ticks() -> None:
     for tp in app.consumer.assignment():
         if tp.topic == TICKS:
             await topics.ticks.send(value=tick, partition=tp.partition)
+
+
+@app.timer(interval=15.0)
+async def observe_orders() -> None:
+    """Open orders, their age and overdue ones, as gauges (a read-only scan every 15 s)."""
+    if app.rebalancing:
+        return
+    owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == ENRICHED}
+    timers.observe(owned)

@@ -63,7 +63,7 @@ class Replay:
         try:
             self.orders[change.order_id] = classify_status_change(
                 current, self.facts[change.order_id], change, self.rules, now=EPOCH
-            )
+            ).classification
         except InvalidTransition:
             self.refused += 1
 

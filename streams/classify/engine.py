@@ -16,7 +16,6 @@ from schemas.events import ClassifiedOrder, Priority, Status, StatusChanged
 from streams.classify import dimensions
 from streams.classify.conditions import Fact, evaluate, holds
 from streams.classify.facts import OrderFacts
-from streams.classify.lifecycle import check_transition, status_category
 from streams.classify.rules import RuleSet
 
 Cause = Literal["order-created", "status-changed", "reclassified"]
@@ -35,6 +34,8 @@ class Decision:
 @dataclass(frozen=True)
 class Outcome:
     classification: ClassifiedOrder
+    #: The facts after the rules ran (priority, tags): what SLA conditions are tested on.
+    facts: dict[str, Fact] = field(default_factory=dict)
     trace: list[Decision] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)
 
@@ -87,7 +88,7 @@ def classify(
         "age_hours": _hours(facts.created_at, as_of or occurred_at),
         "value_tier": tier.value,
         "status": status.value,
-        "status_category": status_category(status).value,
+        "status_category": rules.lifecycle.category(status).value,
     }
     for rule, condition in rules.compiled:
         now_known = {**known, "priority": prio.value, "tags": tuple(tags)}
@@ -138,7 +139,7 @@ def classify(
         channel=facts.channel,
         region=facts.region,
         status=status,
-        status_category=status_category(status),
+        status_category=rules.lifecycle.category(status),
         tags=tags,
         priority=prio,
         team=team,
@@ -146,13 +147,13 @@ def classify(
         rules_version=rules.version,
         reasons=reasons,
     )
+    final = {**known, "priority": prio.value, "tags": tuple(tags)}
     if not explain:
-        return Outcome(record)
+        return Outcome(record, final)
     by = {"priority": prio_by, "team": team_by or "-"}
     by["tags"] = ", ".join(sorted(set(tag_by.values()))) or "-"
-    return Outcome(
-        record, _trace(record, facts, rules, by), {k: _text(v) for k, v in known.items()}
-    )
+    trace = _trace(record, facts, rules, by)
+    return Outcome(record, final, trace, {k: _text(v) for k, v in known.items()})
 
 
 def _trace(
@@ -217,27 +218,29 @@ def classify_status_change(
     rules: RuleSet,
     *,
     now: datetime,
-) -> ClassifiedOrder:
+) -> Outcome:
     """Apply a status change (``InvalidTransition`` when refused) and re-run the rules.
 
     Orders stored before facts were kept (``facts`` None) keep their dimensions unchanged.
     """
-    check_transition(current.status, event.from_status, event.to_status)
+    rules.lifecycle.check(current.status, event.from_status, event.to_status)
     status_reason = (
         f"{event.from_status.value} -> {event.to_status.value}"
         f" by {event.changed_by or 'unknown'} at {event.occurred_at.isoformat()}"
     )
     if facts is None:
-        return current.model_copy(
-            update={
-                "event_id": event.event_id,
-                "cause": "status-changed",
-                "occurred_at": event.occurred_at,
-                "classified_at": now,
-                "status": event.to_status,
-                "status_category": status_category(event.to_status),
-                "reasons": {**current.reasons, "status": status_reason},
-            }
+        return Outcome(
+            current.model_copy(
+                update={
+                    "event_id": event.event_id,
+                    "cause": "status-changed",
+                    "occurred_at": event.occurred_at,
+                    "classified_at": now,
+                    "status": event.to_status,
+                    "status_category": rules.lifecycle.category(event.to_status),
+                    "reasons": {**current.reasons, "status": status_reason},
+                }
+            )
         )
     return classify(
         facts,
@@ -248,7 +251,7 @@ def classify_status_change(
         occurred_at=event.occurred_at,
         now=now,
         status_reason=status_reason,
-    ).classification
+    )
 
 
 def reclassify(
@@ -258,7 +261,7 @@ def reclassify(
     *,
     now: datetime,
     review_at: datetime | None = None,
-) -> ClassifiedOrder | None:
+) -> Outcome | None:
     """The order under ``rules`` as of ``now``, or None when nothing would change.
 
     After a switch the record's ``event_id`` is ``rules:<version>``; in a scheduled review
@@ -280,10 +283,12 @@ def reclassify(
         now=now,
         status_reason=current.reasons.get("status", ""),
         as_of=now,
-    ).classification
-    if _decided(fresh) == _decided(current):
+    )
+    record = fresh.classification
+    if _decided(record) == _decided(current):
         return None
-    return fresh.model_copy(update={"reasons": {**fresh.reasons, "rules": why}})
+    updated = record.model_copy(update={"reasons": {**record.reasons, "rules": why}})
+    return Outcome(updated, fresh.facts)
 
 
 def _decided(c: ClassifiedOrder) -> tuple[object, ...]:

@@ -28,6 +28,8 @@ from pydantic import (
 
 from schemas.events import CustomerSegment, Priority, ValueTier
 from streams.classify.conditions import Condition, ConditionError, parse, suggest
+from streams.classify.lifecycle import Lifecycle
+from streams.classify.sla import Sla
 
 #: Placeholders a notification message may use (``$order_id``), checked on load.
 MESSAGE_FIELDS = (
@@ -184,6 +186,8 @@ class RuleSet(_Strict):
         default_factory=_default_matrix
     )
     rules: list[Rule] = Field(default_factory=list)
+    lifecycle: Lifecycle = Lifecycle()
+    slas: list[Sla] = Field(default_factory=list)
 
     @field_validator("priority_matrix")
     @classmethod
@@ -198,11 +202,10 @@ class RuleSet(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> RuleSet:
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} is used twice")
-            seen.add(rule.id)
+        for kind, ids in (("rule", [r.id for r in self.rules]), ("sla", [s.id for s in self.slas])):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"{kind} id {twice[0]!r} is used twice")
         return self
 
     # Computed once: classification reads them for every event.
@@ -282,11 +285,12 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     for error in exc.errors():
         loc = list(error["loc"])
         where = []
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            rules = data.get("rules") or []
-            rule = rules[loc[1]] if loc[1] < len(rules) else None
-            rule_id = rule.get("id") if isinstance(rule, dict) else None
-            where.append(f"rule {rule_id!r}" if rule_id else f"rules[{loc[1]}]")
+        if len(loc) >= 2 and loc[0] in ("rules", "slas") and isinstance(loc[1], int):
+            items = data.get(str(loc[0])) or []
+            item = items[loc[1]] if loc[1] < len(items) else None
+            item_id = item.get("id") if isinstance(item, dict) else None
+            kind = "rule" if loc[0] == "rules" else "sla"
+            where.append(f"{kind} {item_id!r}" if item_id else f"{loc[0]}[{loc[1]}]")
             loc = loc[2:]
         field = ".".join(str(p) for p in loc)
         message = error["msg"].removeprefix("Value error, ")

@@ -39,6 +39,7 @@ LATENESS_SECONDS = 10.0
 #: A port nothing listens on: should anything still try to reach a broker, it fails fast.
 NO_BROKER = "127.0.0.1:9"
 RECLASSIFY_BATCH = 2
+RETENTION_SECONDS = 100
 #: How long ``deliver`` waits for an agent to finish one record (it takes milliseconds).
 PROCESSING_TIMEOUT = 5.0
 
@@ -58,6 +59,7 @@ _ENV: dict[str, str | None] = {
     "ORDERTRIAGE_RULES_FILE": None,  # the built-in rules
     "ORDERTRIAGE_RECLASSIFY_BATCH_SIZE": str(RECLASSIFY_BATCH),
     "ORDERTRIAGE_RECLASSIFY_CRON": "",
+    "ORDERTRIAGE_FINISHED_RETENTION_SECONDS": str(RETENTION_SECONDS),
 }
 
 

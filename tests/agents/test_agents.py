@@ -23,6 +23,7 @@ from streams.records import EnrichedOrder, Source, Tick
 from tests.agents.conftest import (
     GRACE_SECONDS,
     LATENESS_SECONDS,
+    RETENTION_SECONDS,
     WINDOW_SECONDS,
     Outputs,
     deliver,
@@ -473,10 +474,9 @@ async def test_scheduled_review_tick_reevaluates_open_orders_as_of_the_tick(
     from streams.rulebook import Published
     from tests.integration.events import T0
 
-    stalled = RuleSet.from_text(
-        default_text()
-        + "  - id: stalled\n    when: {age_hours: {gte: 72}}\n    then: {tags: [stalled]}\n"
-    )
+    head, tail = default_text().split("\n# The order state machine", 1)
+    rule = "  - id: stalled\n    when: {age_hours: {gte: 72}}\n    then: {tags: [stalled]}\n"
+    stalled = RuleSet.from_text(f"{head.rstrip()}\n{rule}\n# The order state machine{tail}")
     ot.rulebook.active = Published(stalled)
     reclassify.sweeps.clear()
     review = T0.timestamp() + 80 * 3600
@@ -493,6 +493,73 @@ async def test_scheduled_review_tick_reevaluates_open_orders_as_of_the_tick(
     assert "stalled" not in first.tags and "stalled" in again.tags
     assert again.event_id.startswith("review:") and again.cause == "reclassified"
     assert again.reasons["rule:stalled"] == "age_hours >= 72 (age_hours=80.00)"
+
+
+def vip_order(order_id: str, amount: str = "25000.00") -> EnrichedOrder:
+    """A P1 order (high value, vip customer): the shipped confirm-p1 SLA applies."""
+    event = OrderCreated.model_validate_json(dumps(created(order_id, "C-V", amount, vip=True)))
+    _, snapshot = apply_order(None, event.order)
+    return EnrichedOrder(event=event, customer=snapshot, source=source(order_id))
+
+
+async def test_sla_reminder_then_escalations_once_each_and_met_deadlines_stay_quiet(
+    outputs: Outputs,
+) -> None:
+    from tests.integration.events import T0
+
+    due = T0.timestamp() + 2 * 3600  # confirm-p1: within 2h, then every 1h up the ladder
+    async with order_book.test_context() as agent:
+        for oid in ("SO-late", "SO-ontime"):
+            await deliver(
+                agent, wire(vip_order(oid), "enriched_order"), topic=ENRICHED, partition=0
+            )
+        confirm = dumps(status("SO-ontime", "new", "confirmed", minutes=90))
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-ontime", partition=0)
+        for at in (due - 1, due, due + 1, due + 3600, due + 3 * 3600, due + 10 * 3600):
+            await deliver(agent, tick(at), topic=TICKS, partition=0)
+            if at == due + 1:
+                sla_notes = [n for n in outputs.values("notifications") if n.kind.startswith("sla")]
+                assert [n.recipient_role for n in sla_notes] == ["sales_rep"]
+
+    sla_notes = [n for n in outputs.values("notifications") if n.kind.startswith("sla_")]
+    assert [(n.order_id, n.kind, n.recipient_role) for n in sla_notes] == [
+        ("SO-late", "sla_reminder", "sales_rep"),
+        ("SO-late", "sla_escalation", "sales_manager"),
+        ("SO-late", "sla_escalation", "regional_director"),
+    ]
+    (clock,) = ot.tables.orders["SO-late"].clocks
+    assert clock.fired == 3
+    # Confirmed within 2h: that clock stopped, the shipping one (3 days) started.
+    assert [(c.sla_id, c.fired) for c in ot.tables.orders["SO-ontime"].clocks] == [
+        ("ship-in-3-days", 0)
+    ]
+
+
+async def test_older_status_event_is_recorded_not_applied(outputs: Outputs) -> None:
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED, partition=0)
+        newer = dumps(status("SO-1", "new", "confirmed", minutes=30))
+        older = dumps(status("SO-1", "confirmed", "processing", minutes=10))
+        await deliver(agent, newer, topic=STATUS, key=b"SO-1", partition=0)
+        await deliver(agent, older, topic=STATUS, key=b"SO-1", partition=0, offset=1)
+
+    assert ot.tables.orders["SO-1"].classification.status.value == "confirmed"
+    (dead,) = outputs.dead_letters()
+    assert dead.code == "out_of_order"
+    assert "recorded, not applied" in dead.headers["reason"]
+
+
+async def test_finished_orders_leave_the_table_after_retention(outputs: Outputs) -> None:
+    async with order_book.test_context() as agent:
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED, partition=0)
+        cancel = dumps(status("SO-1", "new", "cancelled", minutes=5))
+        await deliver(agent, cancel, topic=STATUS, key=b"SO-1", partition=0)
+        finished_at = ot.tables.orders["SO-1"].finished_at
+        assert finished_at is not None
+        await deliver(agent, tick(finished_at + RETENTION_SECONDS - 1), topic=TICKS, partition=0)
+        assert "SO-1" in ot.tables.orders
+        await deliver(agent, tick(finished_at + RETENTION_SECONDS), topic=TICKS, partition=0)
+        assert "SO-1" not in ot.tables.orders
 
 
 # --- the three agents chained, outputs fed to the next agent's input -----------------------

@@ -44,11 +44,11 @@ V2_RULE = """
 
 def v2_text() -> str:
     base = default_text()
-    head, rules = base.split("\nrules:\n", 1)
+    head, tail = base.split("\n# The order state machine", 1)
     head = head.replace("label: default", "label: v2").replace(
         "default: {high: 10000, medium: 1000}", "default: {high: 5000, medium: 2000}"
     )
-    return f"{head}\nrules:\n{rules}{V2_RULE}"
+    return f"{head.rstrip()}\n{V2_RULE}\n# The order state machine{tail}"
 
 
 def cli(worker: Worker, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -143,7 +143,8 @@ def change_status(
     rules: RuleSet = DEFAULT_RULES,
 ) -> ClassifiedOrder:
     """``record`` after ``change``, re-evaluated with the facts ``classify`` saw."""
-    return engine.classify_status_change(record, FACTS.get(record.order_id), change, rules, now=now)
+    facts = FACTS.get(record.order_id)
+    return engine.classify_status_change(record, facts, change, rules, now=now).classification
 
 
 def notifications_for(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from schemas.events import OrderCreated, StatusChanged
+from schemas.events import ClassifiedOrder, OrderCreated, StatusChanged
+from streams.classify import engine
 from streams.classify.backtest import diff, replay
-from streams.classify.engine import reclassify
 from streams.classify.notify import newly_fired
 from streams.classify.rules import RuleSet, default_text
 from streams.cli import main
@@ -26,6 +26,18 @@ from tests.unit.conftest import (
     notifications_for,
 )
 
+
+def with_rules(extra: str) -> str:
+    """The shipped rule file with ``extra`` rules appended to its rules list."""
+    head, tail = default_text().split("\n# The order state machine", 1)
+    return f"{head.rstrip()}\n{extra}\n# The order state machine{tail}"
+
+
+def redo(*args: object, **kwargs: object) -> ClassifiedOrder | None:
+    outcome = engine.reclassify(*args, **kwargs)  # type: ignore[arg-type]
+    return outcome.classification if outcome else None
+
+
 LOWER_TIERS = RuleSet.from_text(
     default_text()
     .replace("label: default", "label: v2")
@@ -35,7 +47,7 @@ LOWER_TIERS = RuleSet.from_text(
 
 def test_reclassify_changes_what_the_rules_change_and_says_why() -> None:
     before = classify(make_order(total="6000"))
-    after = reclassify(before, FACTS["SO-1"], LOWER_TIERS, now=NOW)
+    after = redo(before, FACTS["SO-1"], LOWER_TIERS, now=NOW)
     assert after is not None
     assert (before.value_tier.value, after.value_tier.value) == ("medium", "high")
     assert after.cause == "reclassified"
@@ -49,8 +61,8 @@ def test_reclassify_changes_what_the_rules_change_and_says_why() -> None:
 
 def test_unchanged_orders_are_not_republished() -> None:
     before = classify(make_order(total="12000"))  # high under both
-    assert reclassify(before, FACTS["SO-1"], LOWER_TIERS, now=NOW) is None
-    assert reclassify(before, FACTS["SO-1"], RuleSet.default(), now=NOW) is None
+    assert redo(before, FACTS["SO-1"], LOWER_TIERS, now=NOW) is None
+    assert redo(before, FACTS["SO-1"], RuleSet.default(), now=NOW) is None
 
 
 def test_status_change_reruns_rules_and_notifies_only_new_rules() -> None:
@@ -89,7 +101,7 @@ def test_backtest_diff_predicts_reclassification() -> None:
     assert result.notifications_on_publish == 1  # SO-1 becomes high value
     # And the diff's "new" side is what reclassify produces from the old state.
     for oid, before in old.orders.items():
-        live = reclassify(before, old.facts[oid], LOWER_TIERS, now=NOW)
+        live = redo(before, old.facts[oid], LOWER_TIERS, now=NOW)
         expected = new.orders[oid]
         got = live or before
         assert (got.value_tier, got.tags, got.priority) == (
@@ -137,22 +149,21 @@ def test_cli_validate_and_diff_from_an_events_file(tmp_path: Path) -> None:
 
 def test_scheduled_review_applies_time_based_rules() -> None:
     stale = RuleSet.from_text(
-        default_text()
-        + """
+        with_rules("""
   - id: stalled
     description: Open for three days.
     when: {all: [{age_hours: {gte: 72}}, {status_category: {in: [new, in_progress]}}]}
     then:
       tags: [stalled]
       notify: {role: sales_manager, message: "Order $order_id is open for 3 days"}
-"""
+""")
     )
     created = classify(make_order(total="300"), rules=stale)
     assert "stalled" not in created.tags  # age 0 at creation
     later = NOW + timedelta(hours=71)
-    assert reclassify(created, FACTS["SO-1"], stale, now=later, review_at=later) is None
+    assert redo(created, FACTS["SO-1"], stale, now=later, review_at=later) is None
     review = NOW + timedelta(hours=72)
-    after = reclassify(created, FACTS["SO-1"], stale, now=review, review_at=review)
+    after = redo(created, FACTS["SO-1"], stale, now=review, review_at=review)
     assert after is not None and "stalled" in after.tags
     assert after.event_id == f"review:{review.isoformat()}"
     assert after.reasons["rule:stalled"].startswith("age_hours >= 72 (age_hours=72.00)")

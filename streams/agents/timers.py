@@ -1,0 +1,120 @@
+"""Per-order timers: SLA reminders and escalations, and removal of finished orders.
+
+Deadlines live in each order's state (so they survive restarts and partition moves); this
+module only keeps, per partition, an in-memory heap of (wake-up time, order id) so a tick
+does not scan the table. The heap is rebuilt from the table the first time a partition is
+ticked after an assignment, and stale entries are checked against the state when popped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from datetime import UTC, datetime
+
+from schemas.events import Notification
+from streams.app import metrics, settings, tables, topics
+from streams.classify import sla
+from streams.records import OrderState
+
+log = logging.getLogger("ordertriage.timers")
+
+heaps: dict[int, list[tuple[float, str]]] = {}
+
+
+def reset() -> None:
+    """Partitions moved: rebuild every heap from the table on its next tick."""
+    heaps.clear()
+
+
+def wakeup(state: OrderState) -> float | None:
+    """When this order needs attention next: an SLA step, or its removal."""
+    times = []
+    due = sla.next_wakeup(state.clocks)
+    if due is not None:
+        times.append(due.timestamp())
+    if state.finished_at is not None:
+        times.append(state.finished_at + settings.finished_retention_seconds)
+    return min(times) if times else None
+
+
+def schedule(partition: int, order_id: str, state: OrderState) -> None:
+    when = wakeup(state)
+    if when is not None and partition in heaps:
+        heapq.heappush(heaps[partition], (when, order_id))
+
+
+def _heap(partition: int) -> list[tuple[float, str]]:
+    if partition not in heaps:
+        entries = [
+            (when, order_id)
+            for order_id, state in list(tables.orders.items())
+            if state.partition == partition and (when := wakeup(state)) is not None
+        ]
+        heapq.heapify(entries)
+        heaps[partition] = entries
+    return heaps[partition]
+
+
+async def fire(partition: int, now: float) -> None:
+    """Send the SLA steps due by ``now`` and remove finished orders past their retention."""
+    heap = _heap(partition)
+    at = datetime.fromtimestamp(now, UTC)
+    while heap and heap[0][0] <= now:
+        _, order_id = heapq.heappop(heap)
+        state = tables.orders.get(order_id)
+        if state is None:
+            continue
+        when = wakeup(state)
+        if when is None or when > now:  # stale entry: met, cancelled or already handled
+            if when is not None:
+                heapq.heappush(heap, (when, order_id))
+            continue
+        if state.finished_at is not None and now >= (
+            state.finished_at + settings.finished_retention_seconds
+        ):
+            del tables.orders[order_id]
+            metrics.orders_expired.inc()
+            continue
+        clocks, due = sla.fire_due(state.clocks, state.classification, at)
+        state = state.model_copy(update={"clocks": clocks})
+        tables.orders[order_id] = state
+        for step, note in due:
+            await _send(note, step)
+        schedule(partition, order_id, state)
+
+
+async def _send(note: Notification, step: int) -> None:
+    await topics.notifications.send(key=note.order_id.encode(), value=note)
+    metrics.notifications.labels(kind=note.kind).inc()
+    if step == 0:
+        metrics.sla_breaches.labels(sla=note.rule_id or "").inc()
+    else:
+        metrics.escalations.labels(level=str(step)).inc()
+
+
+def observe(owned: set[int]) -> None:
+    """Gauges of open orders per status, their oldest age, and overdue orders (read-only)."""
+    now = time.time()
+    at = datetime.fromtimestamp(now, UTC)
+    counts: dict[str, int] = {}
+    oldest: dict[str, float] = {}
+    overdue = 0
+    for state in list(tables.orders.values()):
+        if state.partition not in owned or state.finished_at is not None:
+            continue
+        status = state.classification.status.value
+        if state.classification.status_category.value in ("completed", "closed"):
+            continue
+        counts[status] = counts.get(status, 0) + 1
+        if state.status_since is not None:
+            age = now - state.status_since.timestamp()
+            oldest[status] = max(oldest.get(status, 0.0), age)
+        overdue += any(c.overdue(at) for c in state.clocks)
+    metrics.open_orders.clear()
+    metrics.oldest_open_seconds.clear()
+    for status, n in counts.items():
+        metrics.open_orders.labels(status=status).set(n)
+        metrics.oldest_open_seconds.labels(status=status).set(oldest.get(status, 0.0))
+    metrics.overdue_orders.set(overdue)

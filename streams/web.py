@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiohttp.web import Response
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app, registry, rulebook, tables
+from streams.app import app, registry, rulebook, tables, topics
 from streams.classify.engine import classify
 
 
@@ -39,6 +40,61 @@ async def readyz(self: web.View, request: web.Request) -> web.Response:
     }
     ready = all(checks.values())
     return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+@app.page("/orders/overdue")
+async def overdue_orders(self: web.View, request: web.Request) -> web.Response:
+    """Open orders past an SLA deadline, most overdue first, from every worker.
+
+    Registered before ``/orders/{order_id}`` so it wins the match (an order id "overdue"
+    cannot be looked up by path).
+    """
+    from streams.insight.views import _error, _gather
+
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        return _error(self, 400, "limit must be an integer")
+    if not 1 <= limit <= 1000:
+        return _error(self, 400, "limit must be 1..1000")
+    if not app.tables.recovery.completed.is_set() or app.rebalancing:
+        return _error(self, 503, "rebalancing or recovering; retry shortly")
+    enriched = topics.enriched.get_topic_name()
+    owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == enriched}
+    now = datetime.now(UTC)
+    items = []
+    for order_id, state in list(tables.orders.items()):
+        if state.partition not in owned or state.finished_at is not None:
+            continue
+        for clock in state.clocks:
+            if clock.overdue(now):
+                c = state.classification
+                items.append(
+                    {
+                        "order_id": order_id,
+                        "status": c.status.value,
+                        "status_since": state.status_since.isoformat()
+                        if state.status_since
+                        else None,
+                        "priority": c.priority.value,
+                        "value_tier": c.value_tier.value,
+                        "team": c.team,
+                        "sla_id": clock.sla_id,
+                        "due_at": clock.due_at.isoformat(),
+                        "overdue_seconds": round((now - clock.due_at).total_seconds(), 1),
+                        "escalation_level": clock.fired,
+                        "notified_roles": clock.ladder[: clock.fired],
+                    }
+                )
+    local = {"partitions": sorted(owned), "items": items}
+    if request.query.get("scope") == "local":
+        return self.json(local)
+    shares = await _gather(request, local)
+    if shares is None:
+        return _error(self, 503, "not every partition answered; retry shortly")
+    everyone = [i for share in shares for i in share["items"]]
+    everyone.sort(key=lambda i: (-i["overdue_seconds"], i["order_id"]))
+    return self.json({"items": everyone[:limit], "total": len(everyone)})
 
 
 @app.page("/orders/{order_id}")

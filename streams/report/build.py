@@ -9,12 +9,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from schemas.events import ReportPublished
-from streams.report.figures import Figures, Period, PeriodName, compute
+from schemas.events import Notification, ReportPublished
+from streams.report.figures import Figures, Period, PeriodName, compute, count_sla
 from streams.report.render import write_csv, write_html
-from streams.report.source import read_classified
+from streams.report.source import read_classified, read_records
 from streams.settings import Settings
-from streams.topics import CLASSIFIED
+from streams.topics import CLASSIFIED, NOTIFICATIONS
 
 _NAMESPACE = uuid.UUID("5d1f4e0a-4f5e-4c53-9a51-6f7264657274")
 
@@ -48,4 +48,7 @@ async def build(
     now = datetime.now(UTC)
     period = Period.ending(name, end or now, settings.timezone)
     records = await read_classified(settings.bootstrap, settings.topic(CLASSIFIED), period.start)
-    return write(compute(records, period), out_dir, now)
+    notes = await read_records(
+        settings.bootstrap, settings.topic(NOTIFICATIONS), period.start, Notification
+    )
+    return write(count_sla(compute(records, period), notes), out_dir, now)

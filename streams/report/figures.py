@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from schemas.events import ClassifiedOrder
+from schemas.events import ClassifiedOrder, Notification
 
 PeriodName = Literal["day", "week"]
 #: Report dimension -> field of ``ClassifiedOrder``.
@@ -97,6 +97,9 @@ class Figures:
     #: trend bucket start -> cell
     trend: dict[datetime, Cell] = field(default_factory=dict)
     status_now: Counter[str] = field(default_factory=Counter)
+    #: SLA id -> deadlines missed in the period (reminders sent); role -> escalations sent.
+    sla_breaches: Counter[str] = field(default_factory=Counter)
+    escalations: Counter[str] = field(default_factory=Counter)
 
     def share(self, dimension: str, value: str) -> float:
         return self.by[dimension][value].orders / self.orders if self.orders else 0.0
@@ -133,6 +136,21 @@ def compute(records: Iterable[ClassifiedOrder], period: Period) -> Figures:
         figures.status_now[latest[order_id].status_category.value] += 1
     for dimension, cells in figures.by.items():
         figures.by[dimension] = dict(sorted(cells.items(), key=_sort_key(dimension)))
+    return figures
+
+
+def count_sla(figures: Figures, notes: Iterable[Notification]) -> Figures:
+    """Missed deadlines and escalations sent in the period, each notification id once."""
+    seen: set[str] = set()
+    period = figures.period
+    for note in notes:
+        if note.notification_id in seen or not period.start <= note.created_at < period.end:
+            continue
+        seen.add(note.notification_id)
+        if note.kind == "sla_reminder":
+            figures.sla_breaches[note.rule_id or "?"] += 1
+        elif note.kind == "sla_escalation":
+            figures.escalations[note.recipient_role] += 1
     return figures
 
 

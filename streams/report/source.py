@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import BaseModel
 
 from schemas.events import ClassifiedOrder
+
+M = TypeVar("M", bound=BaseModel)
 
 #: Records are read from this long before the period starts: a record is written when it is
 #: classified, after its ``occurred_at``, unless the producer's clock runs ahead of ours.
@@ -16,6 +20,11 @@ CLOCK_SLACK = timedelta(hours=1)
 
 async def read_classified(bootstrap: str, topic: str, since: datetime) -> list[ClassifiedOrder]:
     """Every record of ``topic`` written from ``since`` (less the slack) up to now."""
+    return await read_records(bootstrap, topic, since, ClassifiedOrder)
+
+
+async def read_records(bootstrap: str, topic: str, since: datetime, model: type[M]) -> list[M]:
+    """Every ``model`` record of ``topic`` written from ``since`` (less the slack) up to now."""
     tps = await _partitions(bootstrap, topic)
     if not tps:
         return []
@@ -29,13 +38,13 @@ async def read_classified(bootstrap: str, topic: str, since: datetime) -> list[C
         for tp in tps:
             found = starts.get(tp)
             consumer.seek(tp, found.offset if found is not None else ends[tp])
-        out: list[ClassifiedOrder] = []
+        out: list[M] = []
         pending = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000)
             for tp, records in batch.items():
                 out.extend(
-                    ClassifiedOrder.model_validate_json(r.value)
+                    model.model_validate_json(r.value)
                     for r in records
                     if r.offset < ends[tp] and r.value is not None
                 )

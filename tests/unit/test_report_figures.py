@@ -93,3 +93,37 @@ def test_week_has_day_buckets_in_local_time() -> None:
     buckets = Period.ending("week", END, "Asia/Shanghai").buckets()
     assert len(buckets) == 8  # a trailing 7 days touches 8 local dates
     assert all(b.hour == 0 for b in buckets)
+
+
+def test_sla_breaches_and_escalations_in_the_period_once_each() -> None:
+    from schemas.events import Notification
+    from streams.report.figures import count_sla
+
+    def note(nid: str, kind: str, role: str, at: datetime, sla: str = "confirm-p1") -> Notification:
+        return Notification(
+            notification_id=nid,
+            kind=kind,
+            recipient_role=role,
+            severity="warning",
+            order_id="A",
+            message="m",
+            cause_event_id="c",
+            priority="P1",
+            rules_version="v",
+            created_at=at,
+            rule_id=sla,
+        )
+
+    period = Period.ending("day", END, "UTC")
+    inside = END - timedelta(hours=1)
+    notes = [
+        note("1", "sla_reminder", "sales_rep", inside),
+        note("1", "sla_reminder", "sales_rep", inside),  # re-sent: counted once
+        note("2", "sla_escalation", "sales_manager", inside),
+        note("3", "sla_reminder", "sales_rep", inside, sla="ship-in-3-days"),
+        note("4", "sla_reminder", "sales_rep", END),  # after the period
+        note("5", "high_value_order", "sales_manager", inside),  # not an SLA step
+    ]
+    figures = count_sla(compute([], period), notes)
+    assert figures.sla_breaches == {"confirm-p1": 1, "ship-in-3-days": 1}
+    assert figures.escalations == {"sales_manager": 1}

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from faust import StreamT
+from faust.exceptions import ConsumerNotStarted
 from faust.streams import current_event
 from faust.types import TP
 from faust.types.tuples import Message
@@ -35,6 +36,11 @@ created_progress = CreatedProgress()
 ENRICHED = topics.enriched.get_topic_name()
 STATUS = topics.status_changed.get_topic_name()
 TICKS = topics.ticks.get_topic_name()
+UPSTREAM = {
+    topics.created.get_topic_name(),
+    topics.by_customer.get_topic_name(),
+    ENRICHED,
+}
 
 
 @app.on_partitions_assigned.connect
@@ -271,6 +277,10 @@ async def on_tick(tick: Tick, partition: int) -> None:
 async def expire_parked(partition: int, now: float) -> None:
     """Dead-letter parked status changes of ``partition`` whose order is not coming."""
     grace = settings.status_grace_seconds
+    if upstream_backlog():
+        # After a restart the created path (two internal hops) can trail the status stream
+        # for longer than the grace: "idle" must mean caught up, not merely quiet.
+        created_progress.busy_upstream(time.time())
     if not created_progress.worth_scanning(partition, now, grace):
         return
     oldest_left: float | None = None
@@ -302,6 +312,28 @@ async def expire_parked(partition: int, now: float) -> None:
                 error_class="UnknownOrder",
             )
     created_progress.scanned(partition, oldest_left)
+
+
+def upstream_backlog() -> int:
+    """Records of the created path assigned here and not yet committed (highwater - committed).
+
+    Faust has no public accessor for its committed offsets; ``_committed_offset`` is what its
+    own commit loop maintains. Only this worker's partitions are known, so with several
+    workers another one's backlog is not seen (the watermark rule still applies).
+    """
+    consumer = app.consumer
+    committed = getattr(consumer, "_committed_offset", {})
+    try:
+        highs = {tp: consumer.highwater(tp) for tp in consumer.assignment() if tp.topic in UPSTREAM}
+    except ConsumerNotStarted:  # agent tests run without a Kafka consumer
+        return 0
+    total = 0
+    for tp, high in highs.items():
+        if high is None:
+            continue
+        done = committed.get(tp)
+        total += max(0, high - (done if done is not None else 0))
+    return total
 
 
 async def close_windows(partition: int, now: float) -> None:

@@ -46,6 +46,11 @@ class CreatedProgress:
         idle_since = self.last_seen_at.get(partition, now)
         return now - idle_since >= grace or self.watermark.get(partition, 0.0) >= oldest + grace
 
+    def busy_upstream(self, now: float) -> None:
+        """Created orders are still queued before the order book: no partition is idle."""
+        for partition in self.last_seen_at:
+            self.last_seen_at[partition] = now
+
     def saw(self, partition: int, record_timestamp: float, now: float) -> None:
         self.watermark[partition] = max(self.watermark.get(partition, 0.0), record_timestamp)
         self.last_seen_at[partition] = now

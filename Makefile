@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 KAFKA := deploy/kafka/kafka.sh
 STAMP := $(VENV)/.installed
+PEER_VENV := .cache/bench/peer-venv
+PEER_STAMP := $(PEER_VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
@@ -22,11 +24,20 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 .PHONY: install
-install: $(STAMP) ## create .venv with the pinned dependencies (requirements.lock)
+install: $(STAMP) $(PEER_STAMP) ## create .venv with the pinned dependencies (requirements.lock)
+
+# The benchmark's peer (a Quix Streams app) needs pydantic < 2.14, so it gets its own venv with
+# the project's pure core installed without dependencies.
+$(PEER_STAMP): streams/bench/peer.lock $(STAMP)
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(BIN)/uv pip sync --quiet --python $(PEER_VENV)/bin/python streams/bench/peer.lock
+	$(BIN)/uv pip install --quiet --python $(PEER_VENV)/bin/python --no-deps -e .
+	touch $@
 
 .PHONY: lock
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet streams/bench/peer.in --python-version 3.11 -o streams/bench/peer.lock
 
 .PHONY: tools
 tools: ## Debian packages the tests use (promtool, from the prometheus package)
@@ -68,6 +79,10 @@ test: install tools broker ## unit, agent and integration tests (starts the loca
 .PHONY: throughput
 throughput: install broker ## orders/s through one worker on the local broker (median of 3 runs)
 	$(BIN)/python -m streams.throughput --orders $${ORDERS:-5000} --runs $${RUNS:-3}
+
+.PHONY: bench
+bench: install broker ## ordertriage vs a plain aiokafka ceiling vs a Quix Streams peer (~10 min)
+	$(BIN)/python -m streams.bench --events $${EVENTS:-20000} --runs $${RUNS:-3}
 
 .PHONY: lint
 lint: install ## ruff, mypy strict on the core and schemas, exported JSON Schema freshness

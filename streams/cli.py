@@ -29,6 +29,11 @@ def main() -> None:
 @main.command()
 def worker() -> None:
     """Run a worker (Faust) with the settings from the environment."""
+    import mode.loop
+
+    # Faust reads `--loop` from argv only when faust is first imported, which building the app
+    # does: without this the worker ran on the pure-Python loop (profiled: ~12% of its CPU).
+    mode.loop.use("uvloop")
     from streams.app import app, settings
 
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # faust's names

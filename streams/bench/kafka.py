@@ -1,0 +1,112 @@
+"""Broker helpers of the benchmark: topics, paced producing, reading outputs, counting records."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+Record = ConsumerRecord[bytes, bytes]
+
+#: Outputs are stamped by the broker when appended: end-to-end latency is then the input's
+#: create time (our producer) to the output's append time, on the same machine's clock.
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+
+
+async def create_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, config: dict[str, str] | None = None
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        new = [NewTopic(n, partitions, 1, topic_configs=config or {}) for n in names]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass
+    finally:
+        await admin.close()
+
+
+async def produce_timed(
+    bootstrap: str, records: list[tuple[str, bytes, bytes]], rate: float
+) -> list[int]:
+    """Produce ``records`` at ``rate`` per second; returns each record's create time (ms)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    await producer.start()
+    stamps: list[int] = []
+    started = time.monotonic()
+    try:
+        pending = []
+        for i, (topic, key, value) in enumerate(records):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now_ms = int(time.time() * 1000)
+            stamps.append(now_ms)
+            pending.append(
+                await producer.send(topic, value=value, key=key, timestamp_ms=now_ms)
+            )
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return stamps
+
+
+async def read_until(
+    bootstrap: str, topics: list[str], expected: int, timeout: float, idle: float = 60.0
+) -> list[Record]:
+    """Every record of ``topics`` from the beginning, until ``expected`` or idle/timeout."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=1000,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    found: list[Record] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    try:
+        while len(found) < expected:
+            now = time.monotonic()
+            if now > deadline or now - last > idle:
+                break
+            batch = await consumer.getmany(timeout_ms=250, max_records=5000)
+            for records in batch.values():
+                found.extend(records)
+            if batch:
+                last = time.monotonic()
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def records_written(bootstrap: str, token: str, exclude: set[str]) -> dict[str, int]:
+    """Records in every topic whose name holds ``token`` (a run's own topics), but ``exclude``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        names = [t for t in await admin.list_topics() if token in t and t not in exclude]
+        tps = [
+            TopicPartition(d["topic"], p["partition"])
+            for d in await admin.describe_topics(names)
+            for p in d["partitions"]
+        ]
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        counts: dict[str, int] = {}
+        for tp in tps:
+            counts[tp.topic] = counts.get(tp.topic, 0) + end[tp] - begin[tp]
+        return counts
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -1,0 +1,127 @@
+"""The benchmark's table (rich) and JSON: medians per system, ratios, the digest verdict."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from streams.bench.measure import median
+from streams.bench.runs import LatencyRun, ThroughputRun
+from streams.bench.systems import SYSTEMS
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+        "note": "broker, load generator and system under test share these cores",
+    }
+
+
+def summarize(
+    throughput: list[ThroughputRun], latency: list[LatencyRun]
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for system in SYSTEMS:
+        tr = [r for r in throughput if r.system == system]
+        lr = [r for r in latency if r.system == system]
+        if not tr:
+            continue
+        out[system] = {
+            "events_per_s": median([r.events_per_s for r in tr]),
+            "cpu_ms_per_event": median([r.cpu_ms_per_event for r in tr]),
+            "peak_rss_mib": median([r.peak_rss_mib for r in tr]),
+            "produced_per_input": median([r.produced_per_input for r in tr]),
+            "p50_ms": median([r.p50_ms for r in lr]),
+            "p99_ms": median([r.p99_ms for r in lr]),
+            "p999_ms": median([r.p999_ms for r in lr]),
+        }
+    return out
+
+
+def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
+    ot = summary.get("ordertriage", {}).get("events_per_s", float("nan"))
+    return {
+        f"ordertriage/{other}": round(ot / summary[other]["events_per_s"], 2)
+        for other in ("ceiling", "peer")
+        if other in summary and summary[other]["events_per_s"]
+    }
+
+
+def render(result: dict[str, Any], console: Console) -> None:
+    summary = result["median"]
+    table = Table(
+        title=f"make bench: {result['inputs']} input events, median of {result['runs']} runs;"
+        f" latency at {result['latency_rate']:.0f} events/s",
+    )
+    for col in ("system", "events/s", "CPU ms/event", "peak RSS MiB", "produced/input",
+                "p50 ms", "p99 ms", "p99.9 ms"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "system" else "right")
+    for system, row in summary.items():
+        table.add_row(
+            system,
+            f"{row['events_per_s']:.0f}",
+            f"{row['cpu_ms_per_event']:.3f}",
+            f"{row['peak_rss_mib']:.0f}",
+            f"{row['produced_per_input']:.2f}",
+            f"{row['p50_ms']:.0f}",
+            f"{row['p99_ms']:.0f}",
+            f"{row['p999_ms']:.0f}",
+        )
+    console.print(table)
+    console.print(
+        "throughput ratios: "
+        + ", ".join(f"{k} = {v:.2f}" for k, v in result["ratios"].items())
+    )
+    verdict = result["digests"]
+    if verdict["agree"]:
+        console.print(f"outputs agree: ordertriage and peer digests {verdict['values']}")
+    else:
+        console.print(f"[bold red]VOID: outputs differ[/] ({verdict['detail']})")
+
+
+def write(result: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+def build(
+    *,
+    inputs: int,
+    runs: int,
+    rate: float,
+    throughput: list[ThroughputRun],
+    latency: list[LatencyRun],
+    digests: dict[str, Any],
+) -> dict[str, Any]:
+    summary = summarize(throughput, latency)
+    return {
+        "inputs": inputs,
+        "runs": runs,
+        "latency_rate": rate,
+        "median": summary,
+        "ratios": ratios(summary),
+        "digests": digests,
+        "throughput_runs": [
+            {k: v for k, v in asdict(r).items() if k != "orders"} for r in throughput
+        ],
+        "latency_runs": [asdict(r) for r in latency],
+        "machine": machine(),
+    }

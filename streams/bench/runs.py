@@ -1,0 +1,179 @@
+"""One measured run of one system: a throughput run on a preloaded backlog, or a latency run."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.bench import kafka, measure, systems
+from streams.bench.workload import Workload
+from streams.kafka_io import produce
+from streams.topics import CREATED
+
+
+@dataclass
+class ThroughputRun:
+    system: str
+    inputs: int
+    events_per_s: float
+    cpu_ms_per_event: float
+    peak_rss_mib: float
+    produced_per_input: float
+    digest: str = ""
+    orders: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class LatencyRun:
+    system: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    measured: int
+    p50_created_ms: float = float("nan")  # created orders take two internal hops
+    p50_status_ms: float = float("nan")
+
+
+def _fail(space: systems.RunSpace, what: str) -> SystemExit:
+    log = space.data / "log"
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else ""
+    return SystemExit(f"{space.system}: {what}; log {log}:\n{tail}")
+
+
+async def _prepare(space: systems.RunSpace, bootstrap: str, partitions: int) -> None:
+    await kafka.create_topics(bootstrap, space.inputs, partitions)
+    await kafka.create_topics(bootstrap, systems.output_topics(space), partitions, kafka.APPEND_TIME)
+
+
+def throughput_run(
+    system: str,
+    records: list[tuple[str, bytes, bytes]],
+    *,
+    bootstrap: str,
+    root: Path,
+    partitions: int,
+    fanout: float,
+    timeout: float,
+    env: dict[str, str],
+    profile: Path | None = None,
+) -> ThroughputRun:
+    """Preload ``records`` (topic names without prefix), then time the system draining them."""
+    space = systems.RunSpace(system, root)
+    asyncio.run(_prepare(space, bootstrap, partitions))
+    asyncio.run(produce(bootstrap, [(space.prefix + t, k, v) for t, k, v in records]))
+    proc = systems.start(space, bootstrap, fanout, env)
+    sampler = measure.ProcessSampler(proc.pid)
+    spy = systems.profile(proc.pid, profile / f"{system}.txt") if profile else None
+    try:
+        outputs = asyncio.run(
+            kafka.read_until(bootstrap, [space.classified], len(records), timeout)
+        )
+        if spy is not None:
+            systems.stop(spy, signal.SIGINT)
+        if proc.poll() is not None:
+            raise _fail(space, f"exited with {proc.returncode}")
+        if len(outputs) < len(records):
+            raise _fail(space, f"only {len(outputs)}/{len(records)} outputs in {timeout:g}s")
+        notes: list[kafka.Record] = []
+        if system != "ceiling":  # its notifications may trail the last classified record
+            notes = asyncio.run(
+                kafka.read_until(bootstrap, [space.notifications], 10**9, timeout, idle=3)
+            )
+        written = asyncio.run(kafka.records_written(bootstrap, space.token, set(space.inputs)))
+        figures = measure.throughput(outputs, sampler)
+        peak = sampler.peak_rss_mib()
+    finally:
+        sampler.stop()
+        systems.stop(proc)
+    orders = measure.classifications(outputs, notes) if system != "ceiling" else {}
+    return ThroughputRun(
+        system=system,
+        inputs=len(records),
+        events_per_s=round(figures.events_per_s, 1),
+        cpu_ms_per_event=round(figures.cpu_ms_per_event, 3),
+        peak_rss_mib=round(peak, 1),
+        produced_per_input=round(sum(written.values()) / len(records), 3),
+        digest=measure.digest(orders) if orders else "",
+        orders=orders,
+    )
+
+
+async def _warm_up(space: systems.RunSpace, bootstrap: str, deadline_s: float) -> int:
+    """Send one order at a time until an output appears (every stage is then running);
+    returns how many were sent."""
+    probes = Workload(events=500, seed=99, order_prefix="WU").records(space.prefix)
+    created = (r for r in probes if r[0].endswith(CREATED))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(
+        space.classified, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, fetch_max_wait_ms=50, metadata_max_age_ms=1000,
+    )  # fmt: skip
+    await producer.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + deadline_s
+        sent = 0
+        while time.monotonic() < deadline:
+            topic, key, value = next(created)
+            await producer.send_and_wait(topic, value=value, key=key)
+            sent += 1
+            if await consumer.getmany(timeout_ms=1000):
+                return sent
+        raise TimeoutError(f"{space.system}: no output within {deadline_s:g}s of starting")
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def latency_run(
+    system: str,
+    records: list[tuple[str, bytes, bytes]],
+    *,
+    rate: float,
+    bootstrap: str,
+    root: Path,
+    partitions: int,
+    fanout: float,
+    env: dict[str, str],
+) -> LatencyRun:
+    """Start the system idle, then produce ``records`` at ``rate``/s and time every answer."""
+    space = systems.RunSpace(system, root)
+    asyncio.run(_prepare(space, bootstrap, partitions))
+    proc = systems.start(space, bootstrap, fanout, env)
+    try:
+        try:
+            probes = asyncio.run(_warm_up(space, bootstrap, 120))
+        except TimeoutError as exc:
+            raise _fail(space, str(exc)) from None
+        prefixed = [(space.prefix + t, k, v) for t, k, v in records]
+        stamps = asyncio.run(kafka.produce_timed(bootstrap, prefixed, rate))
+        sent = {str(orjson.loads(v)["event_id"]): ts for (_, _, v), ts in zip(prefixed, stamps)}
+        expected = len(records) + probes  # one classified record (or first copy) per input
+        outputs = asyncio.run(
+            kafka.read_until(bootstrap, [space.classified], expected, 120, idle=30)
+        )
+    finally:
+        systems.stop(proc)
+    lat = measure.latencies_ms(sent, outputs)
+    created_ids = {str(orjson.loads(v)["event_id"]) for t, _, v in prefixed if t.endswith(CREATED)}
+    lat_created = measure.latencies_ms({k: v for k, v in sent.items() if k in created_ids}, outputs)
+    lat_status = measure.latencies_ms(
+        {k: v for k, v in sent.items() if k not in created_ids}, outputs
+    )
+    return LatencyRun(
+        system=system,
+        rate=round(rate, 1),
+        p50_ms=lat["p50"],
+        p99_ms=lat["p99"],
+        p999_ms=lat["p99.9"],
+        measured=int(lat["n"]),
+        p50_created_ms=lat_created["p50"],
+        p50_status_ms=lat_status["p50"],
+    )

@@ -9,7 +9,7 @@ from streams import codecs
 from streams.classify.rules import RuleSet
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
-from streams.faust_tuning import limit_fetch_wait
+from streams.faust_tuning import keep_root_log_level, limit_fetch_wait
 from streams.metrics import Metrics
 from streams.rulebook import Rulebook
 from streams.settings import get_settings
@@ -46,6 +46,8 @@ app = faust.App(
     debug=False,
     autodiscover=False,
 )
+
+keep_root_log_level(app, settings.log_level)
 
 # `_created` series double every counter's exposition and nobody here queries them.
 disable_created_metrics()

@@ -1,23 +1,25 @@
-"""Faust consumer knobs that Faust does not expose, set where Faust builds its aiokafka consumer.
-
-Faust creates its consumer with ``fetch_max_wait_ms=1500`` fixed. aiokafka keeps one fetch in
-flight per broker, and a partition drained while that fetch waits is only fetched again when it
-returns: so each hop through an internal topic (ordertriage has two before the order agent)
-waited up to 1.5 s (measured with ``make bench``: p50 2.2 s end to end at half the maximum
-rate). A shorter wait costs a few empty fetch round trips per second when idle.
-"""
+"""Faust behaviour that costs latency or CPU and that Faust has no setting for (``make bench``)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from faust import App
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 _original = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
 
 
 def limit_fetch_wait(max_wait_ms: int) -> None:
-    """Make every worker consumer Faust creates from now on wait at most ``max_wait_ms``."""
+    """Make every worker consumer Faust creates from now on wait at most ``max_wait_ms``.
+
+    Faust fixes ``fetch_max_wait_ms=1500``. aiokafka keeps one fetch in flight per broker, and a
+    partition drained while that fetch waits is fetched again only when it returns: each hop
+    through an internal topic (two before the order agent) waited up to 1.5 s (measured: p50
+    2.2 s end to end at half the maximum rate). A short wait costs a few empty fetches per
+    second when idle.
+    """
 
     def create(self: Any, transport: Any) -> Any:
         consumer = _original(self, transport)
@@ -27,3 +29,19 @@ def limit_fetch_wait(max_wait_ms: int) -> None:
         return consumer
 
     faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
+
+
+def keep_root_log_level(app: App, level: str) -> None:
+    """Undo the DEBUG root level Faust's worker leaves behind at log levels >= warning.
+
+    For its start-up spinner the worker sets the root logger to DEBUG (the console handler
+    still filters), and never resets it: every ``log.debug`` in Faust and aiokafka then builds
+    a record nobody prints (profiled: ~5% of the worker's CPU under load).
+    """
+    wanted = logging.getLevelName(level.upper())
+
+    @app.task
+    async def reset_root_log_level() -> None:
+        root = logging.getLogger()
+        if root.level < wanted:
+            root.setLevel(wanted)

@@ -31,9 +31,13 @@ def compare(throughput: list[ThroughputRun]) -> dict[str, Any]:
     ot = [r for r in throughput if r.system == "ordertriage"]
     peer = [r for r in throughput if r.system == "peer"]
     values = sorted({r.digest for r in ot + peer})
-    for a, b in zip(ot, peer):
+    for a, b in zip(ot, peer, strict=False):
         if a.digest != b.digest:
-            diff = [k for k in sorted(set(a.orders) | set(b.orders)) if a.orders.get(k) != b.orders.get(k)]
+            diff = [
+                k
+                for k in sorted(set(a.orders) | set(b.orders))
+                if a.orders.get(k) != b.orders.get(k)
+            ]
             first = diff[0] if diff else ""
             detail = (
                 f"{len(diff)} orders differ; e.g. {first}: ordertriage {a.orders.get(first)}"
@@ -57,8 +61,8 @@ def compare(throughput: list[ThroughputRun]) -> dict[str, Any]:
 )  # fmt: skip
 @click.option("--seed", default=4242, show_default=True)
 @click.option(
-    "--worker-src", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-    help="run the ordertriage worker from this checkout (before/after comparisons)",
+    "--baseline", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+    help="also run the worker of this checkout as system 'baseline' (before/after a change)",
 )  # fmt: skip
 @click.option(
     "--profile", type=click.Path(path_type=Path), default=None,
@@ -78,16 +82,17 @@ def main(
     seed: int,
     only: str,
     profile: Path | None,
-    worker_src: Path | None,
+    baseline: Path | None,
 ) -> None:
     """Ceiling (aiokafka byte copy), ordertriage (the worker), peer (Quix Streams), side by side."""
     chosen = [s for s in ORDER if s in only.split(",")]
     bootstrap = get_settings().bootstrap
-    root = Path(".cache/bench/runs").absolute()
+    root = json_path.parent.absolute() / "runs"  # logs and data of every run
     shutil.rmtree(root, ignore_errors=True)
     env = {"ORDERTRIAGE_TOPIC_PARTITIONS": str(partitions)}
-    if worker_src:
-        env["BENCH_WORKER_SRC"] = str(worker_src.absolute())
+    if baseline:
+        env["BENCH_BASELINE_SRC"] = str(baseline.absolute())
+        chosen.insert(1, "baseline")
     records = list(Workload(events, seed=seed, partitions=partitions).records(""))
     common: dict[str, Any] = {"bootstrap": bootstrap, "root": root, "partitions": partitions}
 
@@ -96,7 +101,12 @@ def main(
         fanout = 1.0
         for system in chosen:
             run = throughput_run(
-                system, records, fanout=fanout, timeout=timeout, env=env, profile=profile,
+                system,
+                records,
+                fanout=fanout,
+                timeout=timeout,
+                env=env,
+                profile=profile,
                 **common,
             )
             if system == "ordertriage":
@@ -108,9 +118,7 @@ def main(
                 f"  {run.produced_per_input:.2f} produced/input  {run.digest}"
             )
 
-    slowest = min(
-        median([r.events_per_s for r in throughput if r.system == s]) for s in chosen
-    )
+    slowest = min(median([r.events_per_s for r in throughput if r.system == s]) for s in chosen)
     rate = slowest / 2
     fanout = median([r.produced_per_input for r in throughput if r.system == "ordertriage"])
     fanout = 1.0 if fanout != fanout else fanout  # NaN without ordertriage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -24,10 +25,8 @@ async def create_topics(
     await admin.start()
     try:
         new = [NewTopic(n, partitions, 1, topic_configs=config or {}) for n in names]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass
     finally:
         await admin.close()
 
@@ -48,9 +47,7 @@ async def produce_timed(
                 await asyncio.sleep(delay)
             now_ms = int(time.time() * 1000)
             stamps.append(now_ms)
-            pending.append(
-                await producer.send(topic, value=value, key=key, timestamp_ms=now_ms)
-            )
+            pending.append(await producer.send(topic, value=value, key=key, timestamp_ms=now_ms))
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
@@ -58,7 +55,7 @@ async def produce_timed(
 
 
 async def read_until(
-    bootstrap: str, topics: list[str], expected: int, timeout: float, idle: float = 60.0
+    bootstrap: str, topics: list[str], expected: int, limit_s: float, idle: float = 60.0
 ) -> list[Record]:
     """Every record of ``topics`` from the beginning, until ``expected`` or idle/timeout."""
     consumer = AIOKafkaConsumer(
@@ -71,7 +68,7 @@ async def read_until(
     )
     await consumer.start()
     found: list[Record] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     last = time.monotonic()
     try:
         while len(found) < expected:

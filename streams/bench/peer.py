@@ -33,8 +33,14 @@ from streams.classify.customers import CustomerStats, apply_order
 from streams.classify.engine import classify_created, classify_status_change
 from streams.classify.lifecycle import InvalidTransition
 from streams.classify.notify import notifications_for
-from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatus, ParkedStatuses
-from streams.records import Source
+from streams.records import (
+    CountedOrder,
+    EnrichedOrder,
+    OrderState,
+    ParkedStatus,
+    ParkedStatuses,
+    Source,
+)
 
 ENRICHED = "peer-orders-enriched"
 RULES = ClassificationConfig()
@@ -74,7 +80,11 @@ def count_order(raw: bytes, key: str, timestamp: int, headers: Any, state: State
     counted_raw = state.get(seen_key)
     if counted_raw is not None:  # a replay: send what was sent then
         counted = CountedOrder.model_validate_json(counted_raw)
-        return EnrichedOrder(event=created, customer=counted.customer, source=source).model_dump_json().encode()
+        return (
+            EnrichedOrder(event=created, customer=counted.customer, source=source)
+            .model_dump_json()
+            .encode()
+        )
     stats_raw = state.get("stats")
     stats = CustomerStats.model_validate_json(stats_raw) if stats_raw else None
     after, snapshot = apply_order(stats, order, RULES)
@@ -84,7 +94,9 @@ def count_order(raw: bytes, key: str, timestamp: int, headers: Any, state: State
     return EnrichedOrder(event=created, customer=snapshot, source=source).model_dump_json().encode()
 
 
-def on_order_event(raw: bytes, key: str, timestamp: int, headers: Any, state: State) -> list[Output]:
+def on_order_event(
+    raw: bytes, key: str, timestamp: int, headers: Any, state: State
+) -> list[Output]:
     """One step per order id: created orders (enriched) and status changes."""
     now = datetime.now(UTC)
     if message_context().topic.endswith(ENRICHED):
@@ -93,7 +105,9 @@ def on_order_event(raw: bytes, key: str, timestamp: int, headers: Any, state: St
         if state.get("order") is not None:
             return []  # replayed or duplicate creation: state stays
         record = classify_created(created, enriched.customer, RULES, now=now)
-        order = OrderState(classification=record, applied={created.event_id: enriched.source.position})
+        order = OrderState(
+            classification=record, applied={created.event_id: enriched.source.position}
+        )
         out = _outputs(None, record, now)
         parked_raw = state.get("parked")
         if parked_raw is not None:
@@ -154,8 +168,12 @@ def build(bootstrap: str, prefix: str, group: str, state_dir: str, partitions: i
         f"{prefix}{ENRICHED}", config=config, key_serializer="str", key_deserializer="str",
         value_serializer="bytes", value_deserializer="bytes",
     )  # fmt: skip
-    created_topic = app.topic(f"{prefix}orders.created", key_deserializer="str", value_deserializer="bytes")
-    status_topic = app.topic(f"{prefix}orders.status-changed", key_deserializer="str", value_deserializer="bytes")
+    created_topic = app.topic(
+        f"{prefix}orders.created", key_deserializer="str", value_deserializer="bytes"
+    )
+    status_topic = app.topic(
+        f"{prefix}orders.status-changed", key_deserializer="str", value_deserializer="bytes"
+    )
     outputs = {
         kind: app.topic(f"{prefix}orders.{name}", key_serializer="str", value_serializer=Payload())
         for kind, name in (("classified", "classified"), ("notification", "notifications"))

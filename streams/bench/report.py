@@ -60,7 +60,7 @@ def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
     ot = summary.get("ordertriage", {}).get("events_per_s", float("nan"))
     return {
         f"ordertriage/{other}": round(ot / summary[other]["events_per_s"], 2)
-        for other in ("ceiling", "peer")
+        for other in ("ceiling", "peer", "baseline")
         if other in summary and summary[other]["events_per_s"]
     }
 
@@ -87,8 +87,7 @@ def render(result: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     console.print(
-        "throughput ratios: "
-        + ", ".join(f"{k} = {v:.2f}" for k, v in result["ratios"].items())
+        "throughput ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in result["ratios"].items())
     )
     verdict = result["digests"]
     if verdict["agree"]:

@@ -49,7 +49,9 @@ def _fail(space: systems.RunSpace, what: str) -> SystemExit:
 
 async def _prepare(space: systems.RunSpace, bootstrap: str, partitions: int) -> None:
     await kafka.create_topics(bootstrap, space.inputs, partitions)
-    await kafka.create_topics(bootstrap, systems.output_topics(space), partitions, kafka.APPEND_TIME)
+    await kafka.create_topics(
+        bootstrap, systems.output_topics(space), partitions, kafka.APPEND_TIME
+    )
 
 
 def throughput_run(
@@ -154,7 +156,10 @@ def latency_run(
             raise _fail(space, str(exc)) from None
         prefixed = [(space.prefix + t, k, v) for t, k, v in records]
         stamps = asyncio.run(kafka.produce_timed(bootstrap, prefixed, rate))
-        sent = {str(orjson.loads(v)["event_id"]): ts for (_, _, v), ts in zip(prefixed, stamps)}
+        sent = {
+            str(orjson.loads(v)["event_id"]): ts
+            for (_, _, v), ts in zip(prefixed, stamps, strict=True)
+        }
         expected = len(records) + probes  # one classified record (or first copy) per input
         outputs = asyncio.run(
             kafka.read_until(bootstrap, [space.classified], expected, 120, idle=30)
@@ -162,11 +167,9 @@ def latency_run(
     finally:
         systems.stop(proc)
     lat = measure.latencies_ms(sent, outputs)
-    created_ids = {str(orjson.loads(v)["event_id"]) for t, _, v in prefixed if t.endswith(CREATED)}
-    lat_created = measure.latencies_ms({k: v for k, v in sent.items() if k in created_ids}, outputs)
-    lat_status = measure.latencies_ms(
-        {k: v for k, v in sent.items() if k not in created_ids}, outputs
-    )
+    created = {str(orjson.loads(v)["event_id"]) for t, _, v in prefixed if t.endswith(CREATED)}
+    lat_created = measure.latencies_ms({k: v for k, v in sent.items() if k in created}, outputs)
+    lat_status = measure.latencies_ms({k: v for k, v in sent.items() if k not in created}, outputs)
     return LatencyRun(
         system=system,
         rate=round(rate, 1),

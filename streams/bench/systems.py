@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streams.topics import CLASSIFIED, CREATED, NOTIFICATIONS, STATUS_CHANGED
 
-SYSTEMS = ("ceiling", "ordertriage", "peer")
+SYSTEMS = ("ceiling", "ordertriage", "baseline", "peer")
 PEER_PYTHON = Path(".cache/bench/peer-venv/bin/python").absolute()
 
 
@@ -62,11 +62,13 @@ class RunSpace:
         return path
 
 
-def start(space: RunSpace, bootstrap: str, fanout: float, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    space: RunSpace, bootstrap: str, fanout: float, env_extra: dict[str, str]
+) -> subprocess.Popen[bytes]:
     """Start ``space.system``; its output goes to ``<data>/log``."""
     env = dict(os.environ)
     env.update(env_extra)
-    if space.system == "ordertriage":
+    if space.system in ("ordertriage", "baseline"):
         env.update(
             {
                 "KAFKA_BOOTSTRAP": bootstrap,
@@ -90,14 +92,17 @@ def start(space: RunSpace, bootstrap: str, fanout: float, env_extra: dict[str, s
         command = [
             str(PEER_PYTHON), "-m", "streams.bench.peer", "--bootstrap", bootstrap,
             "--prefix", space.prefix, "--group", space.group,
-            "--state-dir", str(space.data / "state"), "--partitions", env["ORDERTRIAGE_TOPIC_PARTITIONS"],
+            "--state-dir", str(space.data / "state"),
+            "--partitions", env["ORDERTRIAGE_TOPIC_PARTITIONS"],
         ]  # fmt: skip
     else:
         raise ValueError(f"unknown system {space.system!r}")
     log = (space.data / "log").open("ab")
-    # A worker from another checkout (``--worker-src``) compares before and after a change.
-    cwd = env.get("BENCH_WORKER_SRC") if space.system == "ordertriage" else None
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+    # "baseline" is the worker of another checkout (``--baseline``): before/after a change.
+    cwd = env.get("BENCH_BASELINE_SRC") if space.system == "baseline" else None
+    return subprocess.Popen(  # noqa: S603 - our own programs, arguments built here
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
+    )
 
 
 def output_topics(space: RunSpace) -> list[str]:
@@ -111,7 +116,7 @@ def profile(pid: int, path: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling ``pid`` into ``path`` (collapsed stacks, one per line with a count)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - py-spy from our venv, arguments built here
         [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
          "--output", str(path), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

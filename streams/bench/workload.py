@@ -1,4 +1,4 @@
-"""The benchmark's input: seeded sample orders, padded to realistic sizes, one customer per partition.
+"""The benchmark's input: seeded sample orders, padded to real sizes, one customer per partition.
 
 Two adjustments to ``streams.sample.SampleStream``, both so that measurements are comparable:
 

@@ -1,0 +1,192 @@
+"""``make bench-scaling``: throughput with 1 and 2 workers; recovery time and memory by state size.
+
+- **Workers**: the same preloaded backlog drained by one worker, then by two of one app id
+  (fresh topics and group each time); input events/s over the 10-90% share of the outputs.
+- **Recovery**: the orders table's changelog is filled with ``N`` orders (realistic
+  ``OrderState`` values written straight to the changelog, which is what a worker would have
+  written), then a worker starts on it; we time start -> ``/readyz`` and read its RSS once ready,
+  with the memory store and with RocksDB. An empty changelog gives the baseline start time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from schemas.events import OrderCreated
+from streams.bench import kafka, measure, systems
+from streams.bench.workload import Workload
+from streams.classify.config import ClassificationConfig
+from streams.classify.customers import apply_order
+from streams.classify.engine import classify_created
+from streams.kafka_io import produce
+from streams.records import OrderState
+from streams.settings import get_settings
+from streams.topics import CREATED
+
+console = Console(soft_wrap=True)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker(space: systems.RunSpace, n: int, bootstrap: str, store: str) -> tuple[Any, int]:
+    port = _port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "ORDERTRIAGE_TOPIC_PREFIX": space.prefix,
+        "ORDERTRIAGE_APP_ID": space.group,
+        "ORDERTRIAGE_DATA_DIR": str(space.data / f"worker{n}"),
+        "ORDERTRIAGE_WEB_PORT": str(port),
+        "ORDERTRIAGE_LOG_LEVEL": "warning",
+        "ORDERTRIAGE_STORE": store,
+    }
+    log = (space.data / f"log{n}").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=log
+    )
+    return proc, port
+
+
+def workers_run(count: int, records: list[tuple[str, bytes, bytes]], root: Path) -> dict[str, Any]:
+    bootstrap = get_settings().bootstrap
+    space = systems.RunSpace("ordertriage", root)
+    asyncio.run(kafka.create_topics(bootstrap, space.inputs, 4))
+    asyncio.run(kafka.create_topics(bootstrap, systems.output_topics(space), 4, kafka.APPEND_TIME))
+    asyncio.run(produce(bootstrap, [(space.prefix + t, k, v) for t, k, v in records]))
+    procs = [_worker(space, i, bootstrap, "memory://")[0] for i in range(count)]
+    samplers = [measure.ProcessSampler(p.pid) for p in procs]
+    try:
+        outputs = asyncio.run(kafka.read_until(bootstrap, [space.classified], len(records), 900))
+        if len(outputs) < len(records):
+            raise SystemExit(f"{count} workers: only {len(outputs)}/{len(records)} outputs")
+        figures = [measure.throughput(outputs, s) for s in samplers]
+        rss = [s.peak_rss_mib() for s in samplers]
+    finally:
+        for s in samplers:
+            s.stop()
+        for p in procs:
+            systems.stop(p)
+    return {
+        "workers": count,
+        "events_per_s": round(figures[0].events_per_s, 1),
+        "cpu_ms_per_event": round(sum(f.cpu_ms_per_event for f in figures), 3),
+        "peak_rss_mib_per_worker": round(max(rss), 1),
+    }
+
+
+def _order_states(n: int) -> list[tuple[str, bytes, bytes]]:
+    """``n`` realistic orders table values: a classified order and its applied event ids."""
+    rules = ClassificationConfig()
+    sample = [
+        OrderCreated.model_validate_json(v) for t, _, v in Workload(500).records("") if t == CREATED
+    ]
+    now = datetime.now(UTC)
+    templates = []
+    for created in sample[:50]:
+        _, snapshot = apply_order(None, created.order, rules)
+        record = classify_created(created, snapshot, rules, now=now)
+        state = OrderState(classification=record, applied={created.event_id: "t/0/1"})
+        templates.append((created.order.order_id, state.model_dump_json()))
+    out = []
+    for i in range(n):
+        order_id, value = templates[i % len(templates)]
+        new_id = f"R{i:08d}"
+        out.append(("", new_id.encode(), value.replace(order_id, new_id).encode()))
+    return out
+
+
+def recovery_run(orders: int, store: str, root: Path) -> dict[str, Any]:
+    bootstrap = get_settings().bootstrap
+    space = systems.RunSpace("recovery", root)
+    changelog = f"{space.group}-orders-changelog"
+    asyncio.run(kafka.create_topics(bootstrap, space.inputs, 4))
+    asyncio.run(kafka.create_topics(bootstrap, [changelog], 4, {"cleanup.policy": "compact"}))
+    if orders:
+        asyncio.run(produce(bootstrap, [(changelog, k, v) for _, k, v in _order_states(orders)]))
+    started = time.monotonic()
+    proc, port = _worker(space, 0, bootstrap, store)
+    sampler = measure.ProcessSampler(proc.pid, every=0.5)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"worker exited with {proc.returncode}; see {space.data}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() - started > 1800:
+                raise SystemExit("no recovery within 30 minutes")
+            time.sleep(0.25)
+        ready = time.monotonic() - started
+        rss = sampler.samples[-1][2] / 2**20 if sampler.samples else float("nan")
+    finally:
+        sampler.stop()
+        systems.stop(proc)
+    return {"orders": orders, "store": store.split(":")[0], "ready_s": round(ready, 1),
+            "rss_mib": round(rss, 1), "peak_rss_mib": round(sampler.peak_rss_mib(), 1)}  # fmt: skip
+
+
+@click.command()
+@click.option("--events", default=20000, show_default=True, help="events for the workers curve")
+@click.option("--workers", default="1,2", show_default=True)
+@click.option("--orders", default="0,100000", show_default=True, help="orders in state")
+@click.option("--stores", default="memory://,rocksdb://", show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path),
+              default=Path(".cache/bench/scaling.json"), show_default=True)  # fmt: skip
+def main(events: int, workers: str, orders: str, stores: str, json_path: Path) -> None:
+    """Throughput by worker count; recovery time and memory by state size and store."""
+    root = json_path.parent.absolute() / "runs"
+    records = list(Workload(events).records(""))
+    curve = []
+    for count in (int(w) for w in workers.split(",") if w):
+        curve.append(workers_run(count, records, root))
+        console.print(curve[-1])
+    recovery = []
+    for store in (s for s in stores.split(",") if s):
+        for n in (int(o) for o in orders.split(",") if o):
+            recovery.append(recovery_run(n, store, root))
+            console.print(recovery[-1])
+    table = Table(title="ordertriage scaling")
+    for col in ("workers", "events/s", "CPU ms/event (all)", "peak RSS MiB/worker"):
+        table.add_column(col, justify="right")
+    for row in curve:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+    rtable = Table(title="recovery of the orders table")
+    for col in ("orders", "store", "start -> ready s", "RSS MiB when ready", "peak RSS MiB"):
+        rtable.add_column(col, justify="right")
+    for row in recovery:
+        rtable.add_row(*(str(v) for v in row.values()))
+    console.print(rtable)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    result = {"workers": curve, "recovery": recovery, "machine": report_machine()}
+    json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+def report_machine() -> dict[str, Any]:
+    from streams.bench.report import machine
+
+    return machine()
+
+
+if __name__ == "__main__":
+    main()

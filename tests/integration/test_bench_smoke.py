@@ -1,0 +1,41 @@
+"""`make bench` cannot rot: a tiny run of all three systems, figures and digests checked."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.harness import bootstrap
+
+
+def test_bench_smoke_measures_all_three_systems_and_their_outputs_agree(tmp_path: Path) -> None:
+    result_path = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams.bench", "--events", "300", "--runs", "1",
+         "--latency-seconds", "1", "--json", str(result_path)],
+        env={**os.environ, "KAFKA_BOOTSTRAP": bootstrap()},
+        capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(result_path.read_text())
+
+    assert set(result["median"]) == {"ceiling", "ordertriage", "peer"}
+    for system, row in result["median"].items():
+        for figure in ("events_per_s", "cpu_ms_per_event", "peak_rss_mib", "p50_ms", "p99_ms"):
+            value = row[figure]
+            assert value is not None and math.isfinite(value) and value >= 0, (system, figure)
+        assert row["events_per_s"] > 0 and row["peak_rss_mib"] > 10, system
+    # Ordertriage writes more than one record per input (state, internal hops), and the
+    # ceiling copies to the same count.
+    ot = result["median"]["ordertriage"]["produced_per_input"]
+    assert ot > 1.5
+    assert abs(result["median"]["ceiling"]["produced_per_input"] - ot) < 0.05 * ot
+    assert result["digests"]["agree"], result["digests"]["detail"]
+    assert set(result["ratios"]) == {"ordertriage/ceiling", "ordertriage/peer"}
+    # The table is printed with every system.
+    for system in ("ceiling", "ordertriage", "peer"):
+        assert system in proc.stdout

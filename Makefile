@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help
 help: ## list the commands
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,10 @@ throughput: install broker ## orders/s through one worker on the local broker (m
 .PHONY: bench
 bench: install broker ## ordertriage vs a plain aiokafka ceiling vs a Quix Streams peer (~10 min)
 	$(BIN)/python -m streams.bench --events $${EVENTS:-20000} --runs $${RUNS:-3}
+
+.PHONY: bench-scaling
+bench-scaling: install broker ## 1 vs 2 workers; recovery time and memory by state size and store
+	$(BIN)/python -m streams.bench.scaling --events $${EVENTS:-20000} --orders $${ORDERS:-0,100000}
 
 .PHONY: lint
 lint: install ## ruff, mypy strict on the core and schemas, exported JSON Schema freshness

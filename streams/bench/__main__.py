@@ -23,7 +23,7 @@ from streams.bench.workload import Workload
 from streams.settings import get_settings
 
 ORDER = ("ordertriage", "ceiling", "peer")
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, width=120)
 
 
 def compare(throughput: list[ThroughputRun]) -> dict[str, Any]:

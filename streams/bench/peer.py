@@ -27,12 +27,13 @@ from quixstreams.models import TopicConfig
 from quixstreams.models.serializers import Serializer
 
 from schemas.codec import decode
-from schemas.events import ClassifiedOrder, OrderCreated, StatusChanged
-from streams.classify.config import ClassificationConfig
+from schemas.events import ClassifiedOrder, OrderCreated, Status, StatusChanged
 from streams.classify.customers import CustomerStats, apply_order
 from streams.classify.engine import classify_created, classify_status_change
+from streams.classify.facts import OrderFacts
 from streams.classify.lifecycle import InvalidTransition
-from streams.classify.notify import notifications_for
+from streams.classify.notify import newly_fired, notifications
+from streams.classify.rules import RuleSet
 from streams.records import (
     CountedOrder,
     EnrichedOrder,
@@ -43,7 +44,7 @@ from streams.records import (
 )
 
 ENRICHED = "peer-orders-enriched"
-RULES = ClassificationConfig()
+RULES = RuleSet.default()
 DEDUPE_HISTORY = 64
 Output = tuple[str, bytes]  # ("classified" | "notification", value)
 
@@ -87,7 +88,7 @@ def count_order(raw: bytes, key: str, timestamp: int, headers: Any, state: State
         )
     stats_raw = state.get("stats")
     stats = CustomerStats.model_validate_json(stats_raw) if stats_raw else None
-    after, snapshot = apply_order(stats, order, RULES)
+    after, snapshot = apply_order(stats, order)
     state.set("stats", after.model_dump_json())
     counted = CountedOrder(event_id=created.event_id, position=source.position, customer=snapshot)
     state.set(seen_key, counted.model_dump_json())
@@ -104,11 +105,19 @@ def on_order_event(
         created = enriched.event
         if state.get("order") is not None:
             return []  # replayed or duplicate creation: state stays
-        record = classify_created(created, enriched.customer, RULES, now=now)
+        facts = OrderFacts.of(created, enriched.customer)
+        record = classify_created(
+            facts, RULES, event_id=created.event_id, occurred_at=created.occurred_at, now=now
+        ).classification
+        fired = newly_fired(None, record)
         order = OrderState(
-            classification=record, applied={created.event_id: enriched.source.position}
+            classification=record,
+            applied={created.event_id: enriched.source.position},
+            facts=facts,
+            partition=message_context().partition,
+            notified=fired,
         )
-        out = _outputs(None, record, now)
+        out = _outputs(record, fired, None, now)
         parked_raw = state.get("parked")
         if parked_raw is not None:
             state.delete("parked")
@@ -140,16 +149,22 @@ def _apply_status(
         return order, []  # replayed or duplicate
     before = order.classification
     try:
-        after = classify_status_change(before, change, now=now)
+        after = classify_status_change(before, order.facts, change, RULES, now=now)
     except InvalidTransition:
         return order, []  # dead letter in ordertriage; the benchmark has none
     applied = order.with_applied(change.event_id, source, DEDUPE_HISTORY)
-    return OrderState(classification=after, applied=applied), _outputs(before, after, now)
+    fired = newly_fired(before, after)
+    state = order.model_copy(
+        update={"classification": after, "applied": applied, "notified": fired}
+    )
+    return state, _outputs(after, fired, before.status, now)
 
 
-def _outputs(before: ClassifiedOrder | None, after: ClassifiedOrder, now: datetime) -> list[Output]:
+def _outputs(
+    after: ClassifiedOrder, fired: list[str], previous: Status | None, now: datetime
+) -> list[Output]:
     out: list[Output] = [("classified", after.model_dump_json().encode())]
-    for notification in notifications_for(before, after, now=now):
+    for notification in notifications(after, fired, RULES, previous_status=previous, now=now):
         out.append(("notification", notification.model_dump_json().encode()))
     return out
 

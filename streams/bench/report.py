@@ -96,9 +96,26 @@ def render(result: dict[str, Any], console: Console) -> None:
         console.print(f"[bold red]VOID: outputs differ[/] ({verdict['detail']})")
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The table as Markdown, for the README."""
+    rows = [
+        "| system | events/s | CPU ms/event | peak RSS MiB | produced/input | p50 ms | p99 ms"
+        " | p99.9 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for system, r in result["median"].items():
+        rows.append(
+            f"| {system} | {r['events_per_s']:.0f} | {r['cpu_ms_per_event']:.3f}"
+            f" | {r['peak_rss_mib']:.0f} | {r['produced_per_input']:.2f} | {r['p50_ms']:.0f}"
+            f" | {r['p99_ms']:.0f} | {r['p999_ms']:.0f} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def write(result: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    path.with_suffix(".md").write_text(markdown(result))
 
 
 def build(

@@ -29,9 +29,11 @@ from rich.table import Table
 from schemas.events import OrderCreated
 from streams.bench import kafka, measure, systems
 from streams.bench.workload import Workload
-from streams.classify.config import ClassificationConfig
 from streams.classify.customers import apply_order
 from streams.classify.engine import classify_created
+from streams.classify.facts import OrderFacts
+from streams.classify.notify import newly_fired
+from streams.classify.rules import RuleSet
 from streams.kafka_io import produce
 from streams.records import OrderState
 from streams.settings import get_settings
@@ -94,16 +96,24 @@ def workers_run(count: int, records: list[tuple[str, bytes, bytes]], root: Path)
 
 def _order_states(n: int) -> list[tuple[str, bytes, bytes]]:
     """``n`` realistic orders table values: a classified order and its applied event ids."""
-    rules = ClassificationConfig()
+    rules = RuleSet.default()
     sample = [
         OrderCreated.model_validate_json(v) for t, _, v in Workload(500).records("") if t == CREATED
     ]
     now = datetime.now(UTC)
     templates = []
     for created in sample[:50]:
-        _, snapshot = apply_order(None, created.order, rules)
-        record = classify_created(created, snapshot, rules, now=now)
-        state = OrderState(classification=record, applied={created.event_id: "t/0/1"})
+        _, snapshot = apply_order(None, created.order)
+        facts = OrderFacts.of(created, snapshot)
+        record = classify_created(
+            facts, rules, event_id=created.event_id, occurred_at=created.occurred_at, now=now
+        ).classification
+        state = OrderState(
+            classification=record,
+            applied={created.event_id: "t/0/1"},
+            facts=facts,
+            notified=newly_fired(None, record),
+        )
         templates.append((created.order.order_id, state.model_dump_json()))
     out = []
     for i in range(n):

@@ -60,6 +60,7 @@ def compare(throughput: list[ThroughputRun]) -> dict[str, Any]:
     default=Path(".cache/bench/result.json"), show_default=True,
 )  # fmt: skip
 @click.option("--seed", default=4242, show_default=True)
+@click.option("--rate", default=0.0, help="latency runs' input rate (0 = half the slowest)")
 @click.option(
     "--baseline", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
     help="also run the worker of this checkout as system 'baseline' (before/after a change)",
@@ -80,6 +81,7 @@ def main(
     timeout: float,
     json_path: Path,
     seed: int,
+    rate: float,
     only: str,
     profile: Path | None,
     baseline: Path | None,
@@ -119,7 +121,7 @@ def main(
             )
 
     slowest = min(median([r.events_per_s for r in throughput if r.system == s]) for s in chosen)
-    rate = slowest / 2
+    rate = rate or slowest / 2
     fanout = median([r.produced_per_input for r in throughput if r.system == "ordertriage"])
     fanout = 1.0 if fanout != fanout else fanout  # NaN without ordertriage
     count = max(200, int(rate * latency_seconds))

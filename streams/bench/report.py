@@ -56,12 +56,12 @@ def summarize(
     return out
 
 
-def ratios(summary: dict[str, dict[str, float]]) -> dict[str, float]:
-    ot = summary.get("ordertriage", {}).get("events_per_s", float("nan"))
+def ratios(summary: dict[str, dict[str, float]], figure: str = "events_per_s") -> dict[str, float]:
+    ot = summary.get("ordertriage", {}).get(figure, float("nan"))
     return {
-        f"ordertriage/{other}": round(ot / summary[other]["events_per_s"], 2)
+        f"ordertriage/{other}": round(ot / summary[other][figure], 2)
         for other in ("ceiling", "peer", "baseline")
-        if other in summary and summary[other]["events_per_s"]
+        if other in summary and summary[other][figure]
     }
 
 
@@ -86,9 +86,9 @@ def render(result: dict[str, Any], console: Console) -> None:
             f"{row['p999_ms']:.0f}",
         )
     console.print(table)
-    console.print(
-        "throughput ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in result["ratios"].items())
-    )
+    for name, key in (("throughput", "ratios"), ("CPU per event", "cpu_ratios")):
+        pairs = ", ".join(f"{k} = {v:.2f}" for k, v in result[key].items())
+        console.print(f"{name} ratios: {pairs}")
     verdict = result["digests"]
     if verdict["agree"]:
         console.print(f"outputs agree: ordertriage and peer digests {verdict['values']}")
@@ -134,6 +134,8 @@ def build(
         "latency_rate": rate,
         "median": summary,
         "ratios": ratios(summary),
+        # CPU per event suffers least from other load on a shared machine.
+        "cpu_ratios": ratios(summary, "cpu_ms_per_event"),
         "digests": digests,
         "throughput_runs": [
             {k: v for k, v in asdict(r).items() if k != "orders"} for r in throughput

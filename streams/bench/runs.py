@@ -78,7 +78,7 @@ def throughput_run(
             kafka.read_until(bootstrap, [space.classified], len(records), timeout)
         )
         if spy is not None:
-            systems.stop(spy, signal.SIGINT)
+            systems.stop(spy, signal.SIGINT, grace=30)
         if proc.poll() is not None:
             raise _fail(space, f"exited with {proc.returncode}")
         if len(outputs) < len(records):
@@ -86,7 +86,7 @@ def throughput_run(
         notes: list[kafka.Record] = []
         if system != "ceiling":  # its notifications may trail the last classified record
             notes = asyncio.run(
-                kafka.read_until(bootstrap, [space.notifications], 10**9, timeout, idle=3)
+                kafka.read_until(bootstrap, [space.notifications], 10**9, timeout, idle=1)
             )
         written = asyncio.run(kafka.records_written(bootstrap, space.token, set(space.inputs)))
         figures = measure.throughput(outputs, sampler)

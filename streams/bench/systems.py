@@ -123,11 +123,12 @@ def profile(pid: int, path: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 5) -> None:
+    """Stop a run's process; its topics are thrown away, so a slow shutdown is not waited for."""
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
-            proc.wait(30)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)

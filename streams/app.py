@@ -9,7 +9,7 @@ from streams import codecs
 from streams.classify.rules import RuleSet
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
-from streams.faust_tuning import keep_root_log_level, limit_fetch_wait
+from streams.faust_tuning import keep_root_log_level
 from streams.metrics import Metrics
 from streams.rulebook import Rulebook
 from streams.settings import get_settings
@@ -18,7 +18,6 @@ from streams.topics import Topics
 
 settings = get_settings()
 codecs.register()
-limit_fetch_wait(settings.consumer_fetch_max_wait_ms)
 
 app = faust.App(
     settings.app_id,

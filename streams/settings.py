@@ -116,14 +116,6 @@ class Settings(BaseSettings):
         default=Path(".cache/reports"), description="where reports (HTML and CSV) are written"
     )
 
-    consumer_fetch_max_wait_ms: int = Field(
-        default=10,
-        ge=1,
-        le=1500,
-        description="longest a consumer fetch waits for new records (Faust fixes 1500 ms;"
-        " each internal hop can wait that long)",
-    )
-
     @field_validator("analytics_windows", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

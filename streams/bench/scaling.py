@@ -148,6 +148,10 @@ def recovery_run(orders: int, store: str, root: Path) -> dict[str, Any]:
             time.sleep(0.25)
         ready = time.monotonic() - started
         rss = sampler.samples[-1][2] / 2**20 if sampler.samples else float("nan")
+        if orders:  # the last order written must be there (any worker routes to its owner)
+            last = httpx.get(f"http://127.0.0.1:{port}/orders/R{orders - 1:08d}", timeout=30)
+            if last.status_code != 200:
+                raise SystemExit(f"recovered worker does not know order R{orders - 1:08d}")
     finally:
         sampler.stop()
         systems.stop(proc)

@@ -76,7 +76,9 @@ def workers_run(count: int, records: list[tuple[str, bytes, bytes]], root: Path)
     procs = [_worker(space, i, bootstrap, "memory://")[0] for i in range(count)]
     samplers = [measure.ProcessSampler(p.pid) for p in procs]
     try:
-        outputs = asyncio.run(kafka.read_until(bootstrap, [space.classified], len(records), 900))
+        outputs = asyncio.run(
+            kafka.read_until(bootstrap, [space.classified], len(records), 900, idle=300)
+        )
         if len(outputs) < len(records):
             raise SystemExit(f"{count} workers: only {len(outputs)}/{len(records)} outputs")
         figures = [measure.throughput(outputs, s) for s in samplers]

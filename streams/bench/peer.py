@@ -28,6 +28,7 @@ from quixstreams.models.serializers import Serializer
 
 from schemas.codec import decode
 from schemas.events import ClassifiedOrder, OrderCreated, Status, StatusChanged
+from streams.classify import sla
 from streams.classify.customers import CustomerStats, apply_order
 from streams.classify.engine import classify_created, classify_status_change
 from streams.classify.facts import OrderFacts
@@ -106,9 +107,10 @@ def on_order_event(
         if state.get("order") is not None:
             return []  # replayed or duplicate creation: state stays
         facts = OrderFacts.of(created, enriched.customer)
-        record = classify_created(
+        outcome = classify_created(
             facts, RULES, event_id=created.event_id, occurred_at=created.occurred_at, now=now
-        ).classification
+        )
+        record = outcome.classification
         fired = newly_fired(None, record)
         order = OrderState(
             classification=record,
@@ -116,6 +118,8 @@ def on_order_event(
             facts=facts,
             partition=message_context().partition,
             notified=fired,
+            status_since=created.occurred_at,
+            clocks=sla.start(RULES.slas, record.status, created.occurred_at, outcome.facts, []),
         )
         out = _outputs(record, fired, None, now)
         parked_raw = state.get("parked")
@@ -147,15 +151,29 @@ def _apply_status(
 ) -> tuple[OrderState, list[Output]]:
     if change.event_id in order.applied:
         return order, []  # replayed or duplicate
+    if order.status_since is not None and change.occurred_at < order.status_since:
+        return order, []  # out of order: a dead letter in ordertriage; the benchmark has none
     before = order.classification
     try:
-        after = classify_status_change(before, order.facts, change, RULES, now=now)
+        outcome = classify_status_change(before, order.facts, change, RULES, now=now)
     except InvalidTransition:
         return order, []  # dead letter in ordertriage; the benchmark has none
+    after = outcome.classification
     applied = order.with_applied(change.event_id, source, DEDUPE_HISTORY)
     fired = newly_fired(before, after)
+    clocks = (
+        sla.start(RULES.slas, after.status, change.occurred_at, outcome.facts, order.clocks)
+        if order.facts is not None
+        else []
+    )
     state = order.model_copy(
-        update={"classification": after, "applied": applied, "notified": fired}
+        update={
+            "classification": after,
+            "applied": applied,
+            "notified": fired,
+            "status_since": change.occurred_at,
+            "clocks": clocks,
+        }
     )
     return state, _outputs(after, fired, before.status, now)
 

@@ -35,7 +35,17 @@ def worker() -> None:
     # does: without this the worker ran on the pure-Python loop (profiled: ~12% of its CPU).
     mode.loop.use("uvloop")
     from streams.app import app, settings
+    from streams.kafka_admin import ensure_topics
 
+    subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    asyncio.run(
+        ensure_topics(
+            settings.bootstrap,
+            subscribed,
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication_factor,
+        )
+    )
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # faust's names
     sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", level]
     app.main()

@@ -88,6 +88,18 @@ bench: install broker ## ordertriage vs a plain aiokafka ceiling vs a Quix Strea
 bench-scaling: install broker ## 1 vs 2 workers; recovery time and memory by state size and store
 	$(BIN)/python -m streams.bench.scaling --events $${EVENTS:-20000} --orders $${ORDERS:-0,100000}
 
+.PHONY: faults
+faults: install broker ## fault scenarios judged by the verifier (kills, rebalances, broker outages), ~25 min
+	$(BIN)/python -m tests.integration.faults $(SCENARIOS)
+
+.PHONY: soak
+soak: install broker ## 30 min of load with a kill every 2-4 min (SOAK_MINUTES=), then the verifier
+	$(BIN)/python -m tests.integration.faults soak --soak-minutes $${SOAK_MINUTES:-30}
+
+.PHONY: backlog
+backlog: install broker ## a 1,000,000-event backlog drained by one worker; peak memory (EVENTS=)
+	$(BIN)/python -m tests.integration.faults backlog-1m --backlog-events $${EVENTS:-1000000}
+
 .PHONY: lint
 lint: install ## ruff, mypy strict on the core and schemas, exported JSON Schema freshness
 	$(BIN)/ruff check .

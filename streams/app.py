@@ -62,7 +62,12 @@ rulebook = Rulebook(
 
 topics = Topics(app, settings)
 tables = Tables(app, settings)
-deadletters = DeadLetters(topics.deadletter, metrics)
+deadletters = DeadLetters(
+    topics.deadletter,
+    metrics,
+    attempts=settings.processing_attempts,
+    max_value_bytes=settings.deadletter_max_value_bytes,
+)
 
 # Registers agents, timers and web views on ``app`` (they import the objects above).
 from streams import agents, web  # noqa: E402

@@ -35,6 +35,8 @@ class Metrics:
     open_orders: Gauge
     oldest_open_seconds: Gauge
     overdue_orders: Gauge
+    consumer_lag_records: Gauge
+    stalled_seconds: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -170,6 +172,16 @@ class Metrics:
             overdue_orders=Gauge(
                 f"{p}overdue_orders",
                 "Open orders past an SLA deadline, held by this worker.",
+                registry=registry,
+            ),
+            consumer_lag_records=Gauge(
+                f"{p}consumer_lag_records",
+                "Records waiting in the assigned input and internal partitions (not committed).",
+                registry=registry,
+            ),
+            stalled_seconds=Gauge(
+                f"{p}stalled_seconds",
+                "How long a partition with waiting records has committed nothing (0 = moving).",
                 registry=registry,
             ),
         )

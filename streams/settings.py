@@ -115,6 +115,20 @@ class Settings(BaseSettings):
     report_dir: Path = Field(
         default=Path(".cache/reports"), description="where reports (HTML and CSV) are written"
     )
+    stall_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="no commit this long while records wait = stalled: /healthz and /readyz fail",
+    )
+    processing_attempts: int = Field(
+        default=3, ge=1, le=10, description="tries of a failing record before it is dead-lettered"
+    )
+    deadletter_max_value_bytes: int = Field(
+        default=900_000,
+        ge=70_000,
+        le=990_000,
+        description="a larger original is dead-lettered truncated to 64 KiB (headers say so)",
+    )
 
     @field_validator("analytics_windows", mode="before")
     @classmethod

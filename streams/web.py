@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -10,8 +11,42 @@ from aiohttp.web import Response
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app, registry, rulebook, tables, topics
+from streams import app as ot
+from streams.app import app, registry, rulebook, settings, tables, topics
 from streams.classify.engine import classify
+from streams.progress import Progress
+
+#: Topics the agents consume; changelogs (read only during recovery) are not stream progress.
+STREAM_TOPICS = {
+    t.get_topic_name()
+    for t in (topics.created, topics.status_changed, topics.by_customer, topics.enriched)
+} | {topics.ticks.get_topic_name()}
+progress = Progress()
+
+
+@app.timer(interval=1.0)
+async def watch_progress() -> None:
+    """Sample committed offsets and high-water marks: the stall metric and liveness use it."""
+    now = time.monotonic()
+    if app.rebalancing or app.in_recovery:
+        progress.reset(now)
+    consumer = app.consumer
+    # Faust's own bookkeeping of what it committed (no public accessor; read-only here).
+    committed = consumer._committed_offset
+    progress.observe(
+        now,
+        {
+            tp: (committed.get(tp), consumer.highwater(tp))
+            for tp in consumer.assignment()
+            if tp.topic in STREAM_TOPICS
+        },
+    )
+    ot.metrics.consumer_lag_records.set(progress.lag)
+    ot.metrics.stalled_seconds.set(progress.stalled_seconds(now))
+
+
+def stalled() -> bool:
+    return progress.stalled_seconds(time.monotonic()) >= settings.stall_seconds
 
 
 @app.page("/metrics")
@@ -25,18 +60,27 @@ async def metrics(self: web.View, request: web.Request) -> web.Response:
 
 @app.page("/healthz")
 async def healthz(self: web.View, request: web.Request) -> web.Response:
-    """Alive: the event loop answers."""
+    """Alive: the event loop answers and the stream is not stuck with records waiting.
+
+    A stalled stream fails liveness so a supervisor restarts the worker: the group then
+    rebalances and the replacement resumes from the committed offsets.
+    """
+    if stalled():
+        stuck = round(progress.stalled_seconds(time.monotonic()), 1)
+        return self.json({"status": "stalled", "stalled_seconds": stuck}, status=503)
     return self.json({"status": "ok"})
 
 
 @app.page("/readyz")
 async def readyz(self: web.View, request: web.Request) -> web.Response:
-    """Ready: rules topic read, partitions assigned, tables recovered, not rebalancing."""
+    """Ready: rules topic read, partitions assigned, tables recovered, not rebalancing, not
+    stalled."""
     checks = {
         "rules_loaded": rulebook.ready.is_set(),
         "assigned": bool(app.consumer.assignment()),
-        "recovered": app.tables.recovery.completed.is_set(),
+        "recovered": app.tables.recovery.completed.is_set() and not app.in_recovery,
         "not_rebalancing": not app.rebalancing,
+        "not_stalled": not stalled(),
     }
     ready = all(checks.values())
     return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)

@@ -17,8 +17,7 @@ async def ingest_created(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         started = time.perf_counter()
         metrics.events_consumed.labels(topic=event.message.topic).inc()
-        async with deadletters.guard(event.message):
-            await route(event.message)
+        await deadletters.process(event.message, route)
         metrics.processing_seconds.labels(topic=event.message.topic).observe(
             time.perf_counter() - started
         )

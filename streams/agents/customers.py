@@ -15,8 +15,7 @@ from streams.records import CountedOrder, EnrichedOrder, Source
 @app.agent(topics.by_customer, name="customer-history")
 async def customer_history(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
-        async with deadletters.guard(event.message):
-            await count_order(event.message)
+        await deadletters.process(event.message, count_order)
 
 
 async def count_order(message: Message) -> None:
@@ -59,4 +58,6 @@ async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Sou
     await topics.enriched.send(
         key=created.order.order_id.encode(),
         value=EnrichedOrder(event=created, customer=customer, source=source),
+        # So a processing error in the order agent dead-letters with the user's coordinates.
+        headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
     )

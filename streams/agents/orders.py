@@ -59,18 +59,22 @@ async def order_book(stream: StreamT[bytes]) -> None:
             await rulebook.ready.wait()  # the rules topic read: never classify with stale rules
         message = event.message
         started = time.perf_counter()
-        async with deadletters.guard(message):
-            if message.topic == ENRICHED:
-                await on_created(EnrichedOrder.model_validate_json(message.value))
-            elif message.topic == STATUS:
-                metrics.events_consumed.labels(topic=message.topic).inc()
-                await on_status(message)
-            else:
-                await on_tick(Tick.model_validate_json(message.value), message.partition)
-                continue
-        metrics.processing_seconds.labels(topic=message.topic).observe(
-            time.perf_counter() - started
-        )
+        if message.topic == STATUS:
+            metrics.events_consumed.labels(topic=message.topic).inc()
+        await deadletters.process(message, dispatch)
+        if message.topic != TICKS:
+            metrics.processing_seconds.labels(topic=message.topic).observe(
+                time.perf_counter() - started
+            )
+
+
+async def dispatch(message: Message) -> None:
+    if message.topic == ENRICHED:
+        await on_created(EnrichedOrder.model_validate_json(message.value))
+    elif message.topic == STATUS:
+        await on_status(message)
+    else:
+        await on_tick(Tick.model_validate_json(message.value), message.partition)
 
 
 async def on_created(enriched: EnrichedOrder) -> None:

@@ -51,6 +51,10 @@ class Worker:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: Tells apart workers of one run (same app id and topics): own log, data dir and port.
+    instance: str = ""
+    #: The module run as ``python -m``: ``tests.integration.faulty_worker`` injects faults.
+    module: str = "streams.cli"
 
     @property
     def prefix(self) -> str:
@@ -65,7 +69,11 @@ class Worker:
 
     @property
     def log_path(self) -> Path:
-        return self.tmp / f"worker-{self.run_id}.log"
+        return self.tmp / f"worker-{self.run_id}{self.instance}.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.tmp / f"data-{self.run_id}{self.instance}"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -75,7 +83,7 @@ class Worker:
                 "ORDERTRIAGE_APP_ID": f"ot-{self.run_id}",
                 "ORDERTRIAGE_TOPIC_PREFIX": self.prefix,
                 "ORDERTRIAGE_WEB_PORT": str(self.port),
-                "ORDERTRIAGE_DATA_DIR": str(self.tmp / f"data-{self.run_id}"),
+                "ORDERTRIAGE_DATA_DIR": str(self.data_dir),
                 "ORDERTRIAGE_ANALYTICS_WINDOWS": "3",
                 "ORDERTRIAGE_ANALYTICS_LATENESS_SECONDS": "1",
                 "ORDERTRIAGE_STATUS_GRACE_SECONDS": "3",
@@ -90,7 +98,7 @@ class Worker:
     def start(self, timeout: float = 90) -> Worker:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", self.module, "worker"],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

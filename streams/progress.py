@@ -1,0 +1,53 @@
+"""Is the stream making progress? Pure bookkeeping behind the stall metric and /healthz.
+
+A stream is *stalled* when records wait (lag > 0) on a partition and its committed offset has
+not moved for a while. Lag alone is not a fault (a backlog drains slowly), and no commits alone
+are not either (nothing to do); together they mean the consumer or an agent is stuck, which no
+broker-side check sees: the member keeps heartbeating while nothing is processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Partition:
+    committed: int | None
+    since: float  # when the committed offset last moved, or the partition last had no lag
+
+
+@dataclass
+class Progress:
+    """Per partition: the committed offset and since when it has not moved while lagging."""
+
+    partitions: dict[Hashable, _Partition] = field(default_factory=dict)
+    lag: int = 0
+
+    def reset(self, now: float) -> None:
+        """Rebalances and table recovery pause the streams on purpose: restart every clock."""
+        for p in self.partitions.values():
+            p.since = now
+
+    def observe(
+        self, now: float, offsets: Mapping[Hashable, tuple[int | None, int | None]]
+    ) -> None:
+        """``offsets``: partition -> (committed offset, high-water mark), either unknown (None)."""
+        total = 0
+        seen: dict[Hashable, _Partition] = {}
+        for tp, (committed, highwater) in offsets.items():
+            known = self.partitions.get(tp)
+            lag = max(0, highwater - (committed or 0)) if highwater is not None else 0
+            total += lag
+            if known is None or committed != known.committed or lag == 0:
+                seen[tp] = _Partition(committed, now)
+            else:
+                seen[tp] = known
+        # Partitions no longer assigned are forgotten; new ones start their clock now.
+        self.partitions = seen
+        self.lag = total
+
+    def stalled_seconds(self, now: float) -> float:
+        """How long the longest-stuck partition with waiting records has made no progress."""
+        return max((now - p.since for p in self.partitions.values()), default=0.0)

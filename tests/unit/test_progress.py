@@ -1,0 +1,34 @@
+"""streams.progress: lag without commits is a stall; lag with commits, or no lag, is not."""
+
+from __future__ import annotations
+
+from streams.progress import Progress
+
+
+def test_a_partition_with_lag_and_no_commits_stalls() -> None:
+    p = Progress()
+    p.observe(0, {"a": (10, 20), "b": (5, 5)})
+    p.observe(30, {"a": (10, 25), "b": (5, 5)})
+    assert p.lag == 15 and p.stalled_seconds(30) == 30
+
+
+def test_commits_or_no_lag_are_progress() -> None:
+    p = Progress()
+    p.observe(0, {"a": (10, 20)})
+    p.observe(30, {"a": (11, 20)})  # moved
+    assert p.stalled_seconds(30) == 0
+    p.observe(60, {"a": (20, 20)})  # caught up, then idle for long
+    p.observe(600, {"a": (20, 20)})
+    assert p.lag == 0 and p.stalled_seconds(600) == 0
+
+
+def test_unknown_offsets_and_rebalances_do_not_stall() -> None:
+    p = Progress()
+    p.observe(0, {"a": (None, None)})
+    p.observe(100, {"a": (None, None)})
+    assert p.stalled_seconds(100) == 0
+    p.observe(100, {"b": (0, 7)})
+    p.observe(200, {"b": (0, 7)})
+    p.reset(200)
+    assert p.stalled_seconds(200) == 0
+    assert p.stalled_seconds(260) == 60

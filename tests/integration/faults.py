@@ -313,7 +313,7 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
 
 def table(rows: list[tuple[str, Run, Report]]) -> str:
     head = (
-        "| scenario | events | lost | duplicated state | repeated outputs | dead letters"
+        "| scenario | events | lost | state off (dup/missed) | repeated outputs | dead letters"
         " | recovery time (max) | supervisor restarts | peak memory | result |"
     )
     lines = [head, "|" + " --- |" * 10]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 
 from tests.integration.checker import check, group_lag, missing_dead_letters
 from tests.integration.harness import Worker, wait_for
@@ -148,6 +149,22 @@ def kafka_sh(*args: str) -> None:
     subprocess.run([str(KAFKA), *args], check=True, capture_output=True, timeout=300)
 
 
+def restart_broker(timeout: float = 300) -> None:
+    """Start the broker again. On a port in Linux's ephemeral range (32768-60999) a client
+    retrying the dead broker can connect to itself (TCP simultaneous open), and that socket's
+    TIME_WAIT keeps the broker from binding for a minute: try again until it binds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kafka_sh("start")
+            kafka_sh("wait-ready", "120")
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(5)  # TIME_WAIT ends on the kernel's clock, not on an event
+
+
 def broker_pid() -> int:
     out = subprocess.run([str(KAFKA), "status"], capture_output=True, text=True, check=True)
     return int(out.stdout.split("pid=")[1].split()[0])
@@ -207,8 +224,7 @@ def broker_outage(run: Run, seed: int, sig: int, orders: int = 3000, down: float
     else:
         os.kill(broker_pid(), signal.SIGKILL)
     time.sleep(down)  # the outage itself
-    kafka_sh("start")
-    kafka_sh("wait-ready", "120")
+    restart_broker()
     up = time.monotonic()
     app_id = f"ot-{w.run_id}"
     topics = [w.prefix + "orders.created", w.prefix + "orders.status-changed"]
@@ -229,7 +245,11 @@ def state_deleted(run: Run, seed: int, orders: int = 1500) -> None:
     w = run.workers[0].start()
     planned = plan(orders, seed)
     run.produce(planned).join()
-    order_ids = {p.event()["order"]["order_id"] for p in planned if p.topic == "orders.created"}
+    order_ids = {
+        orjson.loads(p.value or b"{}")["order"]["order_id"]
+        for p in planned
+        if p.topic == "orders.created"
+    }
     app_id = f"ot-{w.run_id}"
     topics = [w.prefix + "orders.created", w.prefix + "orders.status-changed"]
     wait_for(lambda: not any(asyncio.run(group_lag(app_id, topics)).values()), 300, "drained")

@@ -64,28 +64,11 @@ topics = Topics(app, settings)
 tables = Tables(app, settings)
 
 
-async def changelogs_handed_over() -> None:
-    """Wait until Faust's producer buffer has passed every pending record to aiokafka.
-
-    Table writes go through that buffer (``send_soon``). Before committing offsets Faust
-    flushes it, but its flush gives up after 0.1 s without progress, so under load an offset
-    could be committed while the changelog records of its event still sat in the buffer: a
-    kill -9 then lost the state change for good (the verifier caught orders left a status
-    behind). Waiting here, before the record is acknowledged, closes that window; the
-    commit's own flush then waits for aiokafka to deliver them.
-    """
-    buffer = app.producer.buffer
-    # Not running: stopping (its own stop flushes it) or Faust's test context (no producer).
-    while buffer.size and buffer.state == "running":
-        await buffer.flush()
-
-
 deadletters = DeadLetters(
     topics.deadletter,
     metrics,
     attempts=settings.processing_attempts,
     max_value_bytes=settings.deadletter_max_value_bytes,
-    after_each=changelogs_handed_over,
 )
 
 # Registers agents, timers and web views on ``app`` (they import the objects above).

@@ -83,14 +83,12 @@ class DeadLetters:
         attempts: int = 3,
         backoff_seconds: float = 0.2,
         max_value_bytes: int = 900_000,
-        after_each: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.topic = topic
         self.metrics = metrics
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self.max_value_bytes = max_value_bytes
-        self.after_each = after_each
 
     async def send(
         self,
@@ -158,13 +156,12 @@ class DeadLetters:
         A retry is safe: state records which source position it applied, so a retry after a
         partial write takes the replay path (state kept, outputs re-sent with the same ids).
         A transient fault gets ``attempts`` tries with doubling backoff; a deterministic one
-        (a bug for that input) costs a few hundred ms, then the stream moves on. ``after_each``
-        runs before the record is acknowledged (the app waits there for its table writes).
+        (a bug for that input) costs a few hundred ms, then the stream moves on.
         """
         for attempt in range(1, self.attempts + 1):
             try:
                 await handle(message)
-                break
+                return
             except Exception as exc:
                 where = f"{message.topic}[{message.partition}]@{message.offset}"
                 if attempt < self.attempts:
@@ -179,8 +176,6 @@ class DeadLetters:
                     reason=f"{type(exc).__name__}: {exc} (after {attempt} attempts)",
                     error_class=type(exc).__name__,
                 )
-        if self.after_each is not None:
-            await self.after_each()  # state written by this record is on its way first
 
     @asynccontextmanager
     async def guard(self, message: Message) -> AsyncIterator[None]:

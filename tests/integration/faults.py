@@ -314,6 +314,7 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
     fn, defaults = SCENARIOS[name]
     tmp = Path(tempfile.mkdtemp(prefix=f"ot-{name}-"))
     module = "tests.integration.faulty_worker" if name == "trouble" else "streams.cli"
+    restart_broker()  # a no-op when it runs; an earlier outage scenario may have left it down
     run = Run(name, tmp, module=module)
     try:
         fn(run, seed, **{**defaults, **kwargs})
@@ -368,7 +369,7 @@ def main() -> int:
         run, report = run_scenario(name, args.seed, **extra)
         took = time.monotonic() - started
         print(f"{name}: {'ok' if report.ok else 'FAILED'} in {took:.0f} s; {report.summary()}")
-        sys.stdout.flush()
+        print(table([(name, run, report)]).splitlines()[-1], flush=True)  # the row, at once
         rows.append((name, run, report))
     print(table(rows))
     return 0 if all(r.ok for _, _, r in rows) else 1

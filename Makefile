@@ -89,7 +89,7 @@ bench-scaling: install broker ## 1 vs 2 workers; recovery time and memory by sta
 	$(BIN)/python -m streams.bench.scaling --events $${EVENTS:-20000} --orders $${ORDERS:-0,100000}
 
 .PHONY: faults
-faults: install broker ## fault scenarios judged by the verifier (kills, rebalances, broker outages), ~25 min
+faults: install broker ## fault scenarios judged by the verifier (kills, rebalances, broker outages), ~15 min
 	$(BIN)/python -m tests.integration.faults $(SCENARIOS)
 
 .PHONY: soak

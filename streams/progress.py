@@ -49,5 +49,15 @@ class Progress:
         self.lag = total
 
     def stalled_seconds(self, now: float) -> float:
-        """How long the longest-stuck partition with waiting records has made no progress."""
-        return max((now - p.since for p in self.partitions.values()), default=0.0)
+        """How long the longest-stuck topic with waiting records has made no progress.
+
+        Per topic, not per partition: a worker draining a backlog can leave one partition
+        unfetched for a while as Faust serves the others, which is no fault (a liveness probe
+        restarting it would only slow the backlog down); a topic none of whose partitions
+        moved is (e.g. a crashed agent, whose topic then waits while the others go on).
+        """
+        latest: dict[str, float] = {}
+        for tp, p in self.partitions.items():
+            topic = str(getattr(tp, "topic", tp))
+            latest[topic] = max(latest.get(topic, p.since), p.since)
+        return max((now - since for since in latest.values()), default=0.0)

@@ -32,3 +32,14 @@ def test_unknown_offsets_and_rebalances_do_not_stall() -> None:
     p.reset(200)
     assert p.stalled_seconds(200) == 0
     assert p.stalled_seconds(260) == 60
+
+
+def test_one_partition_left_behind_while_its_topic_moves_is_no_stall() -> None:
+    from faust.types import TP
+
+    p = Progress()
+    p.observe(0, {TP("in", 0): (0, 100), TP("in", 1): (0, 100), TP("ticks", 0): (5, 5)})
+    p.observe(90, {TP("in", 0): (50, 100), TP("in", 1): (0, 100), TP("ticks", 0): (5, 5)})
+    assert p.stalled_seconds(90) == 0  # "in" moved on partition 0
+    p.observe(200, {TP("in", 0): (50, 100), TP("in", 1): (0, 100), TP("ticks", 0): (6, 9)})
+    assert p.stalled_seconds(200) == 110  # neither partition of "in" moved since 90

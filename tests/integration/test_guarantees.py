@@ -61,7 +61,7 @@ def test_a_stalled_stream_fails_liveness_and_readiness(tmp_path: Path) -> None:
         ready = worker.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["not_stalled"] is False
         text = worker.get("/metrics").text
-        assert metric(text, "ordertriage_stalled_seconds") >= 5
+        assert metric(text, "ordertriage_stalled_seconds") >= 4  # a gauge sampled each second
         assert metric(text, "ordertriage_consumer_lag_records") > 0
         assert worker.proc is not None and worker.proc.poll() is None  # alive, yet stuck
     finally:

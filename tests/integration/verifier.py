@@ -28,7 +28,7 @@ from tests.integration.harness import bootstrap
 H = "ordertriage.dlq."
 VALID = "valid"  # must be classified, never dead-lettered
 #: A status change sent out of order: applied, or dead-lettered as not fitting the status.
-OOO = "valid|status_mismatch|invalid_transition"
+OOO = "valid|status_mismatch|invalid_transition|out_of_order"
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # the created topic accepts the zoo's 10 MB record
 
 
@@ -154,7 +154,10 @@ def zoo_records(rng: random.Random, planned: list[Planned]) -> Iterator[Planned]
     jump |= {"from_status": "new", "to_status": "delivered"}
     # Sent after the order's whole walk, so "new" is no longer its status either way.
     yield Planned(
-        STATUS_CHANGED, order_key, orjson.dumps(jump), "invalid_transition|status_mismatch"
+        STATUS_CHANGED,
+        order_key,
+        orjson.dumps(jump),
+        "invalid_transition|status_mismatch|out_of_order",
     )
 
 

@@ -181,7 +181,7 @@ class Metrics:
             ),
             stalled_seconds=Gauge(
                 f"{p}stalled_seconds",
-                "How long a partition with waiting records has committed nothing (0 = moving).",
+                "How long a topic with waiting records has committed nothing (0 = moving).",
                 registry=registry,
             ),
         )

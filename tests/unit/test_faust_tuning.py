@@ -29,3 +29,41 @@ def test_root_log_level_is_raised_back_once_the_app_runs() -> None:
         assert root.level == logging.WARNING  # never lowered
     finally:
         root.setLevel(saved)
+
+
+async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
+    """Faust's own flush gives up after 0.1 s without progress; ours returns only when empty."""
+    import asyncio
+
+    from faust.transport.producer import ProducerBuffer
+
+    from streams.faust_tuning import _flush_everything
+
+    class SlowBuffer:
+        state = "running"
+
+        def __init__(self, n: int) -> None:
+            self.left = n
+            self.message_sent = asyncio.Event()
+
+        @property
+        def size(self) -> int:
+            return self.left
+
+        async def drain(self) -> None:
+            while self.left:
+                await asyncio.sleep(0.25)  # slower than Faust's 0.1 s patience
+                self.left -= 1
+                self.message_sent.set()
+
+    faust_way = SlowBuffer(3)
+    drainer = asyncio.create_task(faust_way.drain())
+    await ProducerBuffer.flush_atmost(faust_way, None)  # type: ignore[arg-type]
+    assert faust_way.size == 3  # gave up with everything still buffered
+    drainer.cancel()
+
+    ours = SlowBuffer(3)
+    drainer = asyncio.create_task(ours.drain())
+    await asyncio.wait_for(_flush_everything(ours), timeout=5)  # type: ignore[arg-type]
+    assert ours.size == 0
+    await drainer

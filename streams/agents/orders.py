@@ -336,7 +336,8 @@ def upstream_backlog() -> int:
         if high is None:
             continue
         done = committed.get(tp)
-        total += max(0, high - (done if done is not None else 0))
+        if done is not None:  # unknown (nothing committed yet here): no evidence of a backlog
+            total += max(0, high - done)
     return total
 
 

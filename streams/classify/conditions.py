@@ -157,6 +157,15 @@ def parse(node: object, path: str = "") -> Condition:
     return compares[0] if len(compares) == 1 else AllOf(compares)
 
 
+def validated(node: object) -> object:
+    """``node`` unchanged if it parses; a ``ValueError`` pydantic reports otherwise."""
+    try:
+        parse(node)
+    except ConditionError as exc:
+        raise ValueError(str(exc)) from None
+    return node
+
+
 def _compare(name: str, fact: FactType, op: str, arg: object, path: str) -> Compare:
     allowed = OPERATORS[fact.kind]
     if op not in allowed:

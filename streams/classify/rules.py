@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from schemas.events import CustomerSegment, Priority, ValueTier
-from streams.classify.conditions import Condition, ConditionError, parse, suggest
+from streams.classify.conditions import Condition, parse, suggest, validated
 from streams.classify.lifecycle import Lifecycle
 from streams.classify.sla import Sla
 
@@ -157,11 +157,7 @@ class Rule(_Strict):
     @field_validator("when")
     @classmethod
     def _parse_when(cls, value: object) -> object:
-        try:
-            parse(value)
-        except ConditionError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return validated(value)
 
     def model_post_init(self, context: Any, /) -> None:
         self._condition = parse(self.when)  # parsed once per rule set, not per order

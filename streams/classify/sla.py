@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 
 from schemas.events import ClassifiedOrder, Notification, Status
-from streams.classify.conditions import Condition, ConditionError, Fact, holds, parse
+from streams.classify.conditions import Condition, Fact, holds, parse, validated
 
 _NAMESPACE = uuid.UUID("0f9a3c2e-5b7d-4e61-8a2f-736c61636c6b")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -61,12 +61,7 @@ class Sla(BaseModel):
     @field_validator("when")
     @classmethod
     def _parse_when(cls, value: object) -> object:
-        if value is not None:
-            try:
-                parse(value)
-            except ConditionError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return value if value is None else validated(value)
 
     def model_post_init(self, context: Any, /) -> None:
         self._condition = None if self.when is None else parse(self.when)

@@ -9,7 +9,11 @@ from streams import codecs
 from streams.classify.rules import RuleSet
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
-from streams.faust_tuning import flush_before_commit, keep_root_log_level
+from streams.faust_tuning import (
+    flush_before_commit,
+    keep_root_log_level,
+    rewind_uncommitted_on_seek,
+)
 from streams.metrics import Metrics
 from streams.rulebook import Rulebook
 from streams.settings import get_settings
@@ -48,6 +52,7 @@ app = faust.App(
 
 keep_root_log_level(app, settings.log_level)
 flush_before_commit()
+rewind_uncommitted_on_seek(app)
 
 # `_created` series double every counter's exposition and nobody here queries them.
 disable_created_metrics()

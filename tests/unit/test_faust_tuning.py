@@ -67,3 +67,47 @@ async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
     await asyncio.wait_for(_flush_everything(ours), timeout=5)  # type: ignore[arg-type]
     assert ours.size == 0
     await drainer
+
+
+async def test_seek_after_a_rebalance_rewinds_partitions_with_nothing_committed() -> None:
+    """aiokafka's ``seek_to_committed`` leaves partitions with no (or a 0) committed offset
+    where the fetcher left them; records Faust dropped mid-batch were then never delivered."""
+    from aiokafka import TopicPartition
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    committed_tp, unset_tp, zero_tp = (TopicPartition("in", p) for p in range(3))
+    changelog_tp = TopicPartition("app-orders-changelog", 0)
+    rewound: list[TopicPartition] = []
+
+    class FakeConsumer:
+        async def seek_to_committed(self) -> dict[TopicPartition, int | None]:
+            return {committed_tp: 7, unset_tp: None, zero_tp: 0, changelog_tp: None}
+
+        async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+            rewound.extend(tps)
+
+    class FakeTable:
+        class changelog_topic:
+            @staticmethod
+            def get_topic_name() -> str:
+                return "app-orders-changelog"
+
+    class FakeApp:
+        def __init__(self) -> None:
+            self.tables = {"orders": FakeTable()}
+
+    saved = AIOKafkaConsumerThread.seek_to_committed
+    try:
+        faust_tuning.rewind_uncommitted_on_seek(FakeApp())  # type: ignore[arg-type]
+        thread = object.__new__(AIOKafkaConsumerThread)
+        thread._ensure_consumer = lambda: FakeConsumer()  # type: ignore[method-assign]
+
+        async def call_thread(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+            return await fn()
+
+        thread.call_thread = call_thread  # type: ignore[method-assign]
+        result = await thread.seek_to_committed()
+    finally:
+        AIOKafkaConsumerThread.seek_to_committed = saved  # type: ignore[method-assign]
+    assert result[committed_tp] == 7
+    assert sorted(rewound) == [unset_tp, zero_tp]  # changelogs are Faust recovery's business

@@ -5,7 +5,8 @@ from __future__ import annotations
 import faust
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
-from streams import codecs
+from streams import changelog, codecs
+from streams.changelog import CommitAwareTable, CommittedOffsets
 from streams.classify.rules import RuleSet
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
@@ -31,6 +32,11 @@ app = faust.App(
     # At-least-once plus idempotent state updates and deterministic output ids: Faust's
     # exactly_once mode has open duplicate and rebalance bugs (faust-streaming #517, #323).
     processing_guarantee="at_least_once",
+    # Changelog records name their input; recovery skips those of uncommitted input, so a
+    # crash never leaves half of an event's writes (streams.changelog). Standbys would apply
+    # such records before their input commits, and the memory store re-reads anyway.
+    Table=CommitAwareTable,
+    table_standby_replicas=0,
     consumer_auto_offset_reset="earliest",
     # Faust creates its topics while the consumer subscribes; when a just-created topic is
     # not yet in the metadata, aiokafka skips it ("Ignoring missing topic") until the next
@@ -50,6 +56,7 @@ app = faust.App(
     autodiscover=False,
 )
 
+changelog.committed_offsets = CommittedOffsets(settings.bootstrap, settings.app_id)
 keep_root_log_level(app, settings.log_level)
 flush_before_commit()
 rewind_uncommitted_on_seek(app)

@@ -11,6 +11,7 @@ Run it with the workers stopped. What it demands:
 - the orders table holds every valid order at the status its applied changes lead to, and
   nothing else; the customers table holds, per customer, the order count and spend per
   currency computed here from the input, to the cent;
+- the analytics windows of each size count every applied event once, no more, no less;
 - the consumer group has committed every input and internal record (ticks excepted: a worker
   sends itself a clock tick up to the moment it stops).
 """
@@ -108,7 +109,11 @@ def header(record: Record, name: str) -> str:
 def check(sent: list[Sent], prefix: str, app_id: str, *, exact: bool) -> Report:
     """Compare everything the run wrote with everything the broker acknowledged."""
     topics = [prefix + t for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER)]
-    tables = [f"{app_id}-orders-changelog", f"{app_id}-customers-changelog"]
+    tables = [
+        f"{app_id}-orders-changelog",
+        f"{app_id}-customers-changelog",
+        f"{app_id}-analytics-windows-changelog",
+    ]
     read = asyncio.run(read_all(topics + tables))
     report = Report(events=len(sent))
     check_dead_letters(sent, read[prefix + DEADLETTER], prefix, report, exact=exact)
@@ -116,6 +121,7 @@ def check(sent: list[Sent], prefix: str, app_id: str, *, exact: bool) -> Report:
     check_notifications(read[prefix + NOTIFICATIONS], report)
     check_orders_table(sent, applied, read[tables[0]], report)
     check_customers_table(sent, read[tables[1]], report)
+    check_windows_table(sent, applied, read[tables[2]], report)
     internal = [f"{app_id}-orders-by-customer", f"{app_id}-orders-enriched"]
     lag = asyncio.run(group_lag(app_id, [prefix + CREATED, prefix + STATUS_CHANGED, *internal]))
     for topic, behind in lag.items():
@@ -264,3 +270,24 @@ def check_customers_table(sent: list[Sent], changelog: list[Record], report: Rep
             )
     for customer_id in set(table) - set(want):
         report.problem(f"customer {customer_id} in the table but never validly counted")
+
+
+def check_windows_table(
+    sent: list[Sent], applied: set[str], changelog: list[Record], report: Report
+) -> None:
+    """Each window size counts every applied event (created or status change) exactly once."""
+    valid = {
+        s.event()["event_id"]
+        for s in sent
+        if s.plan.value is not None and VALID in s.plan.expect.split("|")
+    }
+    want = len(valid & applied)
+    counted: Counter[int] = Counter()
+    for window in latest(changelog).values():
+        counted[window["window_seconds"]] += window["events"]
+    if want and not counted:
+        report.problem(f"no analytics windows, {want} applied events")
+    for size, got in sorted(counted.items()):
+        if got != want:
+            report.duplicated_state += abs(got - want)
+            report.problem(f"{size}s windows count {got} events, {want} were applied")

@@ -6,20 +6,34 @@
 - an order whose id starts with ``STALL-`` makes the order agent wait forever: the stream
   stalls while the worker stays up, which the stall metric and ``/healthz`` must report.
 
-The faults wrap the order agent's handling of a created order (``on_created``), the narrowest
-hook that survives changes to the classification functions' signatures.
+- the order named by ``FAULT_HALF_ORDER`` kills the worker (SIGKILL, once: ``FAULT_MARKER``
+  records it) between an event's two table writes: the order's state is flushed to its
+  changelog, its analytics window is not written, nothing is committed. Recovery must not
+  keep the half.
+
+``kill -USR1 PID`` prints every asyncio task's await chain and the consumer's partition state
+to the worker's log (how the lost-records-after-a-rebalance bug was found).
+
+The first two wrap the order agent's handling of a created order (``on_created``), the
+narrowest hook that survives changes to the classification functions' signatures.
 Run as ``python -m tests.integration.faulty_worker worker`` with the usual environment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from pathlib import Path
 
+from schemas.events import ClassifiedOrder, Status
 from streams.agents import orders
+from streams.app import app
 from streams.cli import main
 from streams.records import EnrichedOrder
 
 _on_created = orders.on_created
+_publish = orders.publish
 
 
 async def on_created(enriched: EnrichedOrder) -> None:
@@ -31,7 +45,78 @@ async def on_created(enriched: EnrichedOrder) -> None:
     await _on_created(enriched)
 
 
+async def publish(
+    after: ClassifiedOrder, fired: list[str], previous: Status | None, timestamp: float
+) -> None:
+    marker = Path(os.environ.get("FAULT_MARKER", "/nonexistent/marker"))
+    if after.order_id == os.environ.get("FAULT_HALF_ORDER") and not marker.exists():  # noqa: ASYNC240
+        marker.write_text(after.event_id)  # noqa: ASYNC240
+        # The order's state record (written just before) reaches the broker; then die
+        # before the window write and before any commit.
+        await app.producer.buffer.flush()
+        await app.producer.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    await _publish(after, fired, previous, timestamp)
+
+
+@app.task
+async def dump_tasks_on_sigusr1() -> None:
+    """``kill -USR1 PID`` prints every asyncio task's stack to stderr (diagnosing hangs)."""
+    import io
+    import sys
+
+    def dump() -> None:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            out.write(f"TASK {task.get_name()}\n")
+            coro = task.get_coro()
+            while coro is not None:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is not None:
+                    code = frame.f_code
+                    out.write(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}\n")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        import gc
+        import types
+
+        for obj in gc.get_objects():
+            if isinstance(obj, types.CoroutineType | types.AsyncGeneratorType):
+                frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None)
+                if frame is not None and "/streams/" in frame.f_code.co_filename:
+                    out.write(f"CORO {frame.f_code.co_filename}:{frame.f_lineno}\n")
+                    inner = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None)
+                    while inner is not None:
+                        out.write(f"    awaits {inner!r}\n"[:300])
+                        inner = getattr(inner, "cr_await", None)
+        c = app.consumer
+        out.write(f"ASSIGNED {sorted(c.assignment())}\n")
+        out.write(f"PAUSED {sorted(getattr(c, '_paused_partitions', set()))}\n")
+        out.write(f"ACTIVE {getattr(c, '_active_partitions', None)}\n")
+        out.write(f"FLOW {app.flow_control.is_active()} can_resume {c.can_resume_flow.is_set()}\n")
+        out.write(f"COMMITTED {dict(getattr(c, '_committed_offset', {}))}\n")
+        out.write(f"ACKED {dict((k, v[:5]) for k, v in getattr(c, '_acked', {}).items())}\n")
+        out.write(f"READ {dict(getattr(c, '_read_offset', {}))}\n")
+        try:
+            kc = c._thread._ensure_consumer()
+            assignment = kc._subscription.subscription.assignment
+            for tp in sorted(c.assignment()):
+                if "status" in tp.topic or "ticks" in tp.topic or "enriched" in tp.topic:
+                    st = assignment.state_value(tp)
+                    out.write(
+                        f"TPSTATE {tp.topic}/{tp.partition}"
+                        f" pos={st.position if st.has_valid_position else None}"
+                        f" paused={st.paused} reset={st.awaiting_reset} hw={st.highwater}"
+                        f" read={c._read_offset.get(tp)} committed={c._committed_offset.get(tp)}\n"
+                    )
+        except Exception as exc:
+            out.write(f"TPSTATE failed {exc!r}\n")
+        sys.stderr.write(out.getvalue())
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+
+
 orders.on_created = on_created  # type: ignore[assignment]
+orders.publish = publish  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main()

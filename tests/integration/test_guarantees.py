@@ -3,14 +3,19 @@ stream reported by the metric and by failing liveness. The long ones: ``make fau
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 from pathlib import Path
 
+import orjson
+
+from streams.topics import CREATED
 from tests.integration import events as ev
+from tests.integration.checker import read_all
 from tests.integration.faults import FAULT_ENV, Run
-from tests.integration.harness import Kafka, Worker, wait_for
-from tests.integration.verifier import plan
+from tests.integration.harness import Kafka, Record, Worker, wait_for
+from tests.integration.verifier import VALID, plan
 
 FAULTY = "tests.integration.faulty_worker"
 
@@ -34,6 +39,40 @@ def test_duplicates_disorder_and_the_bad_record_zoo_are_absorbed_exactly(tmp_pat
     assert report.ok, report.summary()
     assert report.dead_letters >= 13 + len(planned) // 20  # the zoo, poison and duplicates
     assert report.duplicate_outputs == 0
+
+
+def test_a_crash_between_an_events_table_writes_keeps_none_of_them(tmp_path: Path) -> None:
+    """The worker dies after an order's state reached its changelog and before the order's
+    analytics window was written. Recovery must drop the half (its input was not committed)
+    and process the event again: windows then count every event exactly once."""
+    planned = plan(120, 17)
+    half = next(
+        orjson.loads(p.value)["order"]["order_id"]
+        for p in planned[60:]
+        if p.topic == CREATED and p.expect == VALID and p.value
+    )
+    marker = tmp_path / "half.done"
+    run = Run("half", tmp_path, module=FAULTY)
+    run.env |= {"FAULT_HALF_ORDER": half, "FAULT_MARKER": str(marker)}
+    try:
+        w = run.workers[0].start()
+        run.produce(planned).join()
+        wait_for(lambda: w.proc is not None and w.proc.poll() is not None, 120, "the kill")
+        assert marker.exists()
+        orders = read_topic(f"ot-{w.run_id}-orders-changelog")
+        assert any(r.key == half.encode() for r in orders), "the half write never reached Kafka"
+        run.crashed = True
+        run.settle(timeout=180)  # the supervisor restarts the dead worker
+        report = run.verify()
+    finally:
+        for worker in run.workers:
+            worker.stop()
+    assert run.supervisor_restarts == 1
+    assert report.ok, report.summary()
+
+
+def read_topic(topic: str) -> list[Record]:
+    return asyncio.run(read_all([topic]))[topic]
 
 
 def metric(text: str, name: str) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 class _Partition:
     committed: int | None
     since: float  # when the committed offset last moved, or the partition last had no lag
+    lag: int = 0
 
 
 @dataclass
@@ -41,8 +42,9 @@ class Progress:
             lag = max(0, highwater - (committed or 0)) if highwater is not None else 0
             total += lag
             if known is None or committed != known.committed or lag == 0:
-                seen[tp] = _Partition(committed, now)
+                seen[tp] = _Partition(committed, now, lag)
             else:
+                known.lag = lag
                 seen[tp] = known
         # Partitions no longer assigned are forgotten; new ones start their clock now.
         self.partitions = seen
@@ -55,9 +57,14 @@ class Progress:
         unfetched for a while as Faust serves the others, which is no fault (a liveness probe
         restarting it would only slow the backlog down); a topic none of whose partitions
         moved is (e.g. a crashed agent, whose topic then waits while the others go on).
+        Only partitions with waiting records count: siblings with nothing to do say nothing
+        about the stuck ones (seen: three partitions of a topic never committed again after
+        a kill -9 while the fourth, drained, kept the topic looking alive).
         """
         latest: dict[str, float] = {}
         for tp, p in self.partitions.items():
+            if not p.lag:
+                continue
             topic = str(getattr(tp, "topic", tp))
             latest[topic] = max(latest.get(topic, p.since), p.since)
         return max((now - since for since in latest.values()), default=0.0)

@@ -303,10 +303,12 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "broker-sigterm": (broker_outage, {"sig": signal.SIGTERM}),
     "broker-sigkill": (broker_outage, {"sig": signal.SIGKILL}),
     "state-deleted": (state_deleted, {}),
+    "state-deleted-rocksdb": (state_deleted, {"store": "rocksdb://"}),
+    "kill-9x5-rocksdb": (kill_9, {"store": "rocksdb://"}),
     "backlog-1m": (backlog, {}),
     "soak": (soak, {}),
 }
-QUICK = ["trouble", "kill-9x5", "sigterm", "rebalance", "state-deleted"]
+QUICK = ["trouble", "kill-9x5", "sigterm", "rebalance", "state-deleted", "state-deleted-rocksdb"]
 BROKER = ["broker-sigterm", "broker-sigkill"]
 
 
@@ -316,8 +318,12 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
     module = "tests.integration.faulty_worker" if name == "trouble" else "streams.cli"
     restart_broker()  # a no-op when it runs; an earlier outage scenario may have left it down
     run = Run(name, tmp, module=module)
+    args = {**defaults, **kwargs}
+    store = args.pop("store", None)
+    if store:
+        run.env["ORDERTRIAGE_STORE"] = str(store)
     try:
-        fn(run, seed, **{**defaults, **kwargs})
+        fn(run, seed, **args)
         run.settle()
         report = run.verify()
     except Exception as exc:  # the table still gets a row; the run's logs stay in tmp

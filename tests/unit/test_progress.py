@@ -43,3 +43,13 @@ def test_one_partition_left_behind_while_its_topic_moves_is_no_stall() -> None:
     assert p.stalled_seconds(90) == 0  # "in" moved on partition 0
     p.observe(200, {TP("in", 0): (50, 100), TP("in", 1): (0, 100), TP("ticks", 0): (6, 9)})
     assert p.stalled_seconds(200) == 110  # neither partition of "in" moved since 90
+
+
+def test_stuck_partitions_stall_even_when_their_drained_siblings_are_idle() -> None:
+    from faust.types import TP
+
+    p = Progress()
+    stuck = {TP("in", n): (300, 1700) for n in (0, 2, 3)}
+    p.observe(0, {**stuck, TP("in", 1): (1885, 1885)})
+    p.observe(90, {**stuck, TP("in", 1): (1885, 1885)})
+    assert p.stalled_seconds(90) == 90  # partition 1 has nothing to do: no evidence of life

@@ -33,9 +33,10 @@ app = faust.App(
     # At-least-once plus idempotent state updates and deterministic output ids: Faust's
     # exactly_once mode has open duplicate and rebalance bugs (faust-streaming #517, #323).
     processing_guarantee="at_least_once",
-    # Changelog records name their input; recovery skips those of uncommitted input, so a
-    # crash never leaves half of an event's writes (streams.changelog). Standbys would apply
-    # such records before their input commits, and the memory store re-reads anyway.
+    # Changelog records name their input; tables fed by one topic skip those of uncommitted
+    # input on recovery, so a crash never leaves half of an event's writes there
+    # (streams.changelog). Standbys would apply such records before their input commits, and
+    # the memory store re-reads the changelog on a takeover anyway.
     Table=CommitAwareTable,
     table_standby_replicas=0,
     consumer_auto_offset_reset="earliest",

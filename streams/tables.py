@@ -10,7 +10,7 @@ from streams.settings import Settings
 
 class Tables:
     def __init__(self, app: App, settings: Settings) -> None:
-        def table(name: str, value_serializer: str, help_: str) -> TableT:
+        def table(name: str, value_serializer: str, help_: str, exact: bool = False) -> TableT:
             # Faust derives serializers only from faust.Record types; ours are pydantic
             # codecs (streams.codecs), given to the table, its store and its changelog.
             created = app.Table(
@@ -19,6 +19,8 @@ class Tables:
             created.key_serializer = "raw"  # hashes like the input keys, so routing finds the owner
             created.value_serializer = value_serializer
             created.changelog_topic = created._new_changelog_topic()
+            # Written from one input topic: recovery may skip uncommitted writes (changelog.py).
+            created.exact_recovery = exact
             return created
 
         # Keyed by order id (written by the order agent).
@@ -33,20 +35,33 @@ class Tables:
         )
         # Keyed by customer id (written by the customer agent).
         self.customers = table(
-            "customers", "customer_stats", "customer id -> order count and lifetime spend"
+            "customers",
+            "customer_stats",
+            "customer id -> order count and lifetime spend",
+            exact=True,
         )
         self.customer_orders = table(
             "customer-orders",
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
+            exact=True,
         )
         # Written by the insight agent (streams.agents.insight), read by the HTTP queries.
         self.insight_buckets = table(
-            "insight-buckets", "insight_bucket", "start:partition -> 15 min of counts per dimension"
+            "insight-buckets",
+            "insight_bucket",
+            "start:partition -> 15 min of counts per dimension",
+            exact=True,
         )
         self.insight_orders = table(
-            "insight-orders", "order_index", "order id -> events counted, the order while open"
+            "insight-orders",
+            "order_index",
+            "order id -> events counted, the order while open",
+            exact=True,
         )
         self.insight_customers = table(
-            "insight-customers", "customer_seen", "customer id -> segment of the latest order"
+            "insight-customers",
+            "customer_seen",
+            "customer id -> segment of the latest order",
+            exact=True,
         )

@@ -340,14 +340,15 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
 
 def table(rows: list[tuple[str, Run, Report]]) -> str:
     head = (
-        "| scenario | events | lost | state off (dup/missed) | repeated outputs | dead letters"
-        " | recovery time (max) | supervisor restarts | peak memory | result |"
+        "| scenario | events | lost | state off (dup/missed) | windows off | repeated outputs"
+        " | dead letters | recovery time (max) | supervisor restarts | peak memory | result |"
     )
-    lines = [head, "|" + " --- |" * 10]
+    lines = [head, "|" + " --- |" * 11]
     for name, run, r in rows:
         recovery = f"{max(run.recoveries):.1f} s" if run.recoveries else "-"
         lines.append(
-            f"| {name} | {r.events} | {r.lost} | {r.duplicated_state} | {r.duplicate_outputs}"
+            f"| {name} | {r.events} | {r.lost} | {r.duplicated_state} | {r.windows_off}"
+            f" | {r.duplicate_outputs}"
             f" | {r.dead_letters} | {recovery} | {run.supervisor_restarts}"
             f" | {run.peak_mib:.0f} MiB | {'ok' if r.ok else 'FAILED'} |"
         )

@@ -6,10 +6,11 @@
 - an order whose id starts with ``STALL-`` makes the order agent wait forever: the stream
   stalls while the worker stays up, which the stall metric and ``/healthz`` must report.
 
-- the order named by ``FAULT_HALF_ORDER`` kills the worker (SIGKILL, once: ``FAULT_MARKER``
-  records it) between an event's two table writes: the order's state is flushed to its
-  changelog, its analytics window is not written, nothing is committed. Recovery must not
-  keep the half.
+- the created order named by ``FAULT_HALF_ORDER`` kills the worker (SIGKILL, once:
+  ``FAULT_MARKER`` records it) between two table writes of one event: the customer's new totals
+  reach the changelog, the record of which event counted the order does not (it is taken out of
+  the producer's buffer, as a crash between the two sends would lose it), nothing is committed.
+  Recovery must not keep the half.
 
 ``kill -USR1 PID`` prints every asyncio task's await chain and the consumer's partition state
 to the worker's log (how the lost-records-after-a-rebalance bug was found).
@@ -26,14 +27,15 @@ import os
 import signal
 from pathlib import Path
 
-from schemas.events import ClassifiedOrder, Status
-from streams.agents import orders
-from streams.app import app
+from schemas.events import OrderCreated
+from streams.agents import customers, orders
+from streams.app import app, tables
+from streams.classify.customers import CustomerSnapshot
 from streams.cli import main
-from streams.records import EnrichedOrder
+from streams.records import EnrichedOrder, Source
 
 _on_created = orders.on_created
-_publish = orders.publish
+_forward = customers.forward
 
 
 async def on_created(enriched: EnrichedOrder) -> None:
@@ -45,18 +47,28 @@ async def on_created(enriched: EnrichedOrder) -> None:
     await _on_created(enriched)
 
 
-async def publish(
-    after: ClassifiedOrder, fired: list[str], previous: Status | None, timestamp: float
-) -> None:
+async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Source) -> None:
     marker = Path(os.environ.get("FAULT_MARKER", "/nonexistent/marker"))
-    if after.order_id == os.environ.get("FAULT_HALF_ORDER") and not marker.exists():  # noqa: ASYNC240
-        marker.write_text(after.event_id)  # noqa: ASYNC240
-        # The order's state record (written just before) reaches the broker; then die
-        # before the window write and before any commit.
-        await app.producer.buffer.flush()
-        await app.producer.flush()
+    order_id = created.order.order_id
+    if order_id == os.environ.get("FAULT_HALF_ORDER") and not marker.exists():  # noqa: ASYNC240
+        marker.write_text(created.event_id)  # noqa: ASYNC240
+        buffer = app.producer.buffer
+        second = tables.customer_orders.changelog_topic.get_topic_name()
+        kept = []
+        while not buffer.pending.empty():
+            fut = buffer.pending.get_nowait()
+            if fut.message.channel.get_topic_name() != second:
+                kept.append(fut)
+        for fut in kept:
+            buffer.pending.put_nowait(fut)
+        await buffer.flush()
+        # Acknowledged by the broker (a FutureMessage resolves to its RecordMetadata).
+        sent = await asyncio.wait_for(asyncio.gather(*kept), timeout=30)
+        marker.write_text(  # noqa: ASYNC240 - the test reads where the half landed
+            "\n".join(f"{m.topic} {m.partition} {m.offset}" for m in sent)
+        )
         os.kill(os.getpid(), signal.SIGKILL)
-    await _publish(after, fired, previous, timestamp)
+    await _forward(created, customer, source)
 
 
 @app.task
@@ -116,7 +128,7 @@ async def dump_tasks_on_sigusr1() -> None:
 
 
 orders.on_created = on_created  # type: ignore[assignment]
-orders.publish = publish  # type: ignore[assignment]
+customers.forward = forward  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main()

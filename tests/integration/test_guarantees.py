@@ -42,9 +42,10 @@ def test_duplicates_disorder_and_the_bad_record_zoo_are_absorbed_exactly(tmp_pat
 
 
 def test_a_crash_between_an_events_table_writes_keeps_none_of_them(tmp_path: Path) -> None:
-    """The worker dies after an order's state reached its changelog and before the order's
-    analytics window was written. Recovery must drop the half (its input was not committed)
-    and process the event again: windows then count every event exactly once."""
+    """The worker dies after a customer's new totals reached their changelog but not the record
+    of which event counted the order. Recovery must drop the half (its input was not
+    committed) and count the order again: totals then count every order exactly once (without
+    the filter: twice)."""
     planned = plan(120, 17)
     half = next(
         orjson.loads(p.value)["order"]["order_id"]
@@ -59,8 +60,17 @@ def test_a_crash_between_an_events_table_writes_keeps_none_of_them(tmp_path: Pat
         run.produce(planned).join()
         wait_for(lambda: w.proc is not None and w.proc.poll() is not None, 120, "the kill")
         assert marker.exists()
-        orders = read_topic(f"ot-{w.run_id}-orders-changelog")
-        assert any(r.key == half.encode() for r in orders), "the half write never reached Kafka"
+        customer = next(
+            orjson.loads(p.value)["order"]["customer"]["customer_id"]
+            for p in planned
+            if p.topic == CREATED and p.value and half.encode() in p.value
+        )
+        totals = read_topic(f"ot-{w.run_id}-customers-changelog")
+        counted = read_topic(f"ot-{w.run_id}-customer-orders-changelog")
+        landed = {tuple(line.split()) for line in marker.read_text().splitlines()}
+        half_totals = [r for r in totals if (r.topic, str(r.partition), str(r.offset)) in landed]
+        assert customer.encode() in {r.key for r in half_totals}, "the half is not in Kafka"
+        assert not any(r.key == f"{customer}/{half}".encode() for r in counted)
         run.crashed = True
         run.settle(timeout=180)  # the supervisor restarts the dead worker
         report = run.verify()

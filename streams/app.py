@@ -13,7 +13,6 @@ from streams.faust_metrics import setup_faust_metrics
 from streams.faust_tuning import (
     flush_before_commit,
     keep_root_log_level,
-    never_commit_over_gaps,
     rewind_uncommitted_on_seek,
 )
 from streams.metrics import Metrics
@@ -62,7 +61,6 @@ changelog.committed_offsets = CommittedOffsets(settings.bootstrap, settings.app_
 keep_root_log_level(app, settings.log_level)
 flush_before_commit()
 rewind_uncommitted_on_seek(app)
-never_commit_over_gaps()
 
 # `_created` series double every counter's exposition and nobody here queries them.
 disable_created_metrics()

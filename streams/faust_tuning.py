@@ -80,30 +80,3 @@ def rewind_uncommitted_on_seek(app: App) -> None:
 
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
 
-
-def never_commit_over_gaps() -> None:
-    """Offsets the consumer skipped are re-read, never committed over.
-
-    When a record arrives more than one offset after the last one read, Faust assumes the
-    offsets between do not exist (transaction markers) and commits past them. Our input and
-    internal topics are neither transactional nor compacted, so such a jump means records
-    were fetched and dropped (Faust drops the rest of a batch on a rebalance): committing
-    over them loses them. Seen after kill -9 restarts: an order's creation skipped, its
-    status changes dead-lettered as ``unknown_order``. Here the gap is logged and not
-    recorded, so the commit stops below it; the stall check then fails ``/healthz`` and the
-    restarted worker reads the records again.
-    """
-    from faust.transport.consumer import Consumer
-
-    log = logging.getLogger("ordertriage.consumer")
-
-    async def refuse_gap(self: Consumer, tp: TP, offset_from: int, offset_to: int) -> None:
-        log.error(
-            "records %s..%s of %s were skipped by the consumer: not committing past them"
-            " (the stall check restarts the worker, which reads them again)",
-            offset_from,
-            offset_to - 1,
-            tp,
-        )
-
-    Consumer._add_gap = refuse_gap  # type: ignore[method-assign]

@@ -112,27 +112,3 @@ async def test_seek_after_a_rebalance_rewinds_partitions_with_nothing_committed(
     assert result[committed_tp] == 7
     assert sorted(rewound) == [unset_tp, zero_tp]  # changelogs are Faust recovery's business
 
-
-async def test_offsets_the_consumer_skipped_are_not_committed_over(caplog: Any) -> None:
-    """Faust records a jump in offsets as a gap and later commits past it; ours refuses."""
-    from collections import defaultdict
-
-    from faust.transport.consumer import Consumer
-    from faust.types import TP
-    from intervaltree import IntervalTree
-
-    saved = Consumer._add_gap
-    try:
-        faust_tuning.never_commit_over_gaps()
-        from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
-
-        consumer = object.__new__(KafkaConsumer)
-        consumer._gap = defaultdict(IntervalTree)
-        consumer._committed_offset = defaultdict(lambda: None)
-        tp = TP("in", 2)
-        with caplog.at_level(logging.ERROR, logger="ordertriage.consumer"):
-            await consumer._add_gap(tp, 465, 753)
-    finally:
-        Consumer._add_gap = saved  # type: ignore[method-assign]
-    assert not consumer._gap[tp]  # nothing for _new_offset to fill in
-    assert "records 465..752" in caplog.text

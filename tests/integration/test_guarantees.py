@@ -77,8 +77,9 @@ def test_a_crash_between_an_events_table_writes_keeps_none_of_them(tmp_path: Pat
     finally:
         for worker in run.workers:
             worker.stop()
-    assert run.supervisor_restarts == 1
     assert report.ok, report.summary()
+    # The kill, and possibly a restart of a worker that stalled after it (the stall check's job).
+    assert run.supervisor_restarts >= 1
 
 
 def read_topic(topic: str) -> list[Record]:

@@ -55,18 +55,22 @@ class CommittedOffsets:
         self.bootstrap = bootstrap
         self.group = group
         self.offsets: dict[tuple[str, int], int] | None = None
-        self.generation: int | None = None
+        # The assignment the offsets were read for: every table of one rebalance gets the same
+        # set object, and every rebalance must read afresh (a snapshot kept across rebalances
+        # would skip records committed since).
+        self._read_for: object | None = None
         self.skipped = 0
         self._lock = asyncio.Lock()
 
-    async def refresh(self, generation: int, attempts: int = 5) -> None:
+    async def refresh(self, assignment: object, attempts: int = 5) -> None:
+        """Read the committed offsets once per rebalance (``assignment``: its assigned set)."""
         async with self._lock:
-            if self.generation == generation and self.offsets is not None:
+            if self._read_for is assignment:
                 return
             for attempt in range(1, attempts + 1):
                 try:
                     self.offsets = await self._fetch()
-                    self.generation = generation
+                    self._read_for = assignment
                     return
                 except Exception as exc:
                     log.warning(
@@ -77,7 +81,7 @@ class CommittedOffsets:
             # position checks alone, as before this module existed. Loud, not fatal.
             log.error("committed offsets unknown: recovering tables without filtering")
             self.offsets = None
-            self.generation = generation
+            self._read_for = assignment
 
     async def _fetch(self) -> dict[tuple[str, int], int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
@@ -138,7 +142,7 @@ class CommitAwareTable(faust.Table):  # type: ignore[misc]  # Faust's classes ar
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
         if committed_offsets is not None and assigned:
-            await committed_offsets.refresh(generation_id)
+            await committed_offsets.refresh(assigned)
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:

@@ -79,4 +79,3 @@ def rewind_uncommitted_on_seek(app: App) -> None:
         return await self.call_thread(seek)
 
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
-

@@ -38,30 +38,30 @@ class Tables:
             "customers",
             "customer_stats",
             "customer id -> order count and lifetime spend",
-            exact=True,
+            exact=settings.exact_recovery,
         )
         self.customer_orders = table(
             "customer-orders",
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
-            exact=True,
+            exact=settings.exact_recovery,
         )
         # Written by the insight agent (streams.agents.insight), read by the HTTP queries.
         self.insight_buckets = table(
             "insight-buckets",
             "insight_bucket",
             "start:partition -> 15 min of counts per dimension",
-            exact=True,
+            exact=settings.exact_recovery,
         )
         self.insight_orders = table(
             "insight-orders",
             "order_index",
             "order id -> events counted, the order while open",
-            exact=True,
+            exact=settings.exact_recovery,
         )
         self.insight_customers = table(
             "insight-customers",
             "customer_seen",
             "customer id -> segment of the latest order",
-            exact=True,
+            exact=settings.exact_recovery,
         )

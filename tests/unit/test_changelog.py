@@ -22,3 +22,20 @@ def test_unknown_committed_offsets_filter_nothing() -> None:
     offsets = CommittedOffsets("unused:9092", "group")
     assert offsets.offsets is None
     assert offsets.committed(input_header("in", 0, 10**9))
+
+
+async def test_offsets_are_read_again_at_every_rebalance() -> None:
+    reads: list[int] = []
+    offsets = CommittedOffsets("unused:9092", "group")
+
+    async def fetch() -> dict[tuple[str, int], int]:
+        reads.append(1)
+        return {("in", 0): len(reads)}
+
+    offsets._fetch = fetch  # type: ignore[method-assign]
+    first: set[object] = set()
+    await offsets.refresh(first)
+    await offsets.refresh(first)  # another table of the same rebalance
+    assert offsets.offsets == {("in", 0): 1}
+    await offsets.refresh(set())  # the next rebalance, whatever its generation id
+    assert offsets.offsets == {("in", 0): 2}

@@ -111,4 +111,3 @@ async def test_seek_after_a_rebalance_rewinds_partitions_with_nothing_committed(
         AIOKafkaConsumerThread.seek_to_committed = saved  # type: ignore[method-assign]
     assert result[committed_tp] == 7
     assert sorted(rewound) == [unset_tp, zero_tp]  # changelogs are Faust recovery's business
-

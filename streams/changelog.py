@@ -141,7 +141,7 @@ class CommitAwareTable(faust.Table):  # type: ignore[misc]  # Faust's classes ar
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
-        if committed_offsets is not None and assigned:
+        if committed_offsets is not None and self.exact_recovery and assigned:
             await committed_offsets.refresh(assigned)
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 

@@ -3,15 +3,13 @@ stream reported by the metric and by failing liveness. The long ones: ``make fau
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 from pathlib import Path
 
 from tests.integration import events as ev
-from tests.integration.checker import read_all
 from tests.integration.faults import FAULT_ENV, Run
-from tests.integration.harness import Kafka, Record, Worker, wait_for
+from tests.integration.harness import Kafka, Worker, wait_for
 from tests.integration.verifier import plan
 
 FAULTY = "tests.integration.faulty_worker"
@@ -36,10 +34,6 @@ def test_duplicates_disorder_and_the_bad_record_zoo_are_absorbed_exactly(tmp_pat
     assert report.ok, report.summary()
     assert report.dead_letters >= 13 + len(planned) // 20  # the zoo, poison and duplicates
     assert report.duplicate_outputs == 0
-
-
-def read_topic(topic: str) -> list[Record]:
-    return asyncio.run(read_all([topic]))[topic]
 
 
 def metric(text: str, name: str) -> float:

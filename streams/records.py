@@ -45,6 +45,8 @@ class CountedOrder(BaseModel):
 
     event_id: str
     position: str
+    #: Offset of the internal record that counted it (-1: written before offsets were kept).
+    offset: int = -1
     customer: CustomerSnapshot
 
 
@@ -68,6 +70,9 @@ class OrderState(BaseModel):
     notified: list[str] = Field(default_factory=list)
     #: Event time the current status was entered: older status events are out of order.
     status_since: datetime | None = None
+    #: Kafka timestamp of the input that made the last change: a re-sent classified record
+    #: carries it again, so it counts in the same analytics window.
+    source_timestamp: float | None = None
     clocks: list[SlaClock] = Field(default_factory=list)
     #: Wall-clock time the order finished (completed/closed): removed after the retention.
     finished_at: float | None = None

@@ -6,8 +6,9 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import OrderCreated
+from streams import offsets
 from streams.app import app, deadletters, metrics, tables, topics
-from streams.classify.customers import CustomerSnapshot, apply_order
+from streams.classify.customers import CustomerSnapshot, apply_order, counted_at
 from streams.deadletters import SOURCE_HEADER, headers_of
 from streams.records import CountedOrder, EnrichedOrder, Source
 
@@ -19,17 +20,29 @@ async def customer_history(stream: StreamT[bytes]) -> None:
 
 
 async def count_order(message: Message) -> None:
-    """Count a created order into its customer's history once, then pass it on enriched."""
+    """Count a created order into its customer's history once, then pass it on enriched.
+
+    Two changelog records per order (the customer's totals, and which event counted the
+    order): a crash can keep either without the other, so each replay of the record that
+    counted an order repairs whichever is missing, and the totals record the offsets they
+    hold (``CustomerStats.last_offset``) so a replay never counts twice.
+    """
     source = Source.model_validate_json(headers_of(message)[SOURCE_HEADER])
     created = OrderCreated.model_validate_json(message.value)  # validated on ingest
     order = created.order
     customer_id = order.customer.customer_id
     seen_key = f"{customer_id}/{order.order_id}"
+    offset = message.offset
+    stats = tables.customers.get(customer_id)
     counted = tables.customer_orders.get(seen_key)
     if counted is not None and counted.position == source.position:
-        # Our own replay (a crash or rebalance after counting): re-send what was sent then;
-        # the order agent recognises it too.
+        # Our own replay (a crash or rebalance after counting), or the same record sent
+        # again upstream: re-send what was sent then; the order agent recognises it too.
         metrics.replayed_events.labels(topic=message.topic).inc()
+        if counted.offset == offset and (stats is None or stats.last_offset < offset):
+            # The crash kept "counted" but lost the totals: count them again, once.
+            stats, _ = apply_order(stats, order, offset, _committed(message))
+            tables.customers[customer_id] = stats
         await forward(created, counted.customer, source)
         return
     if counted is not None:
@@ -46,12 +59,21 @@ async def count_order(message: Message) -> None:
             error_class="Duplicate",
         )
         return
-    stats, snapshot = apply_order(tables.customers.get(customer_id), order)
-    tables.customers[customer_id] = stats
+    snapshot = counted_at(stats, offset)
+    if snapshot is None:
+        stats, snapshot = apply_order(stats, order, offset, _committed(message))
+        tables.customers[customer_id] = stats
+    else:
+        # The crash kept the totals but lost "counted": write it again, counting nothing.
+        metrics.replayed_events.labels(topic=message.topic).inc()
     tables.customer_orders[seen_key] = CountedOrder(
-        event_id=created.event_id, position=source.position, customer=snapshot
+        event_id=created.event_id, position=source.position, offset=offset, customer=snapshot
     )
     await forward(created, snapshot, source)
+
+
+def _committed(message: Message) -> int | None:
+    return offsets.committed(app, message.topic, message.partition)
 
 
 async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Source) -> None:

@@ -17,6 +17,7 @@ from faust.types.tuples import Message
 
 from schemas.events import ClassifiedOrder
 from streams.app import app, deadletters, metrics, settings, tables
+from streams.classify import analytics
 from streams.insight import state
 from streams.topics import CLASSIFIED
 
@@ -67,17 +68,49 @@ async def insight_customers(stream: StreamT[bytes]) -> None:
 
 
 def apply(message: Message) -> ClassifiedOrder | None:
-    """Count one classified record; the record, or None if it was already counted."""
+    """Count one classified record; the record, or None if it is a re-sent copy.
+
+    Exact after a crash: the index remembers which offset counted each event, and every
+    bucket and window remembers the highest offset it counted, so a replayed record is
+    counted wherever its first pass did not reach (each write is a separate changelog
+    record, and a crash can keep any of them).
+    """
     record = ClassifiedOrder.model_validate_json(message.value)  # our own output
     partition, offset = message.partition, message.offset
     before = tables.insight_orders.get(record.order_id)
-    if before is not None and record.event_id in before.seen:
+    counted_at = before.seen.get(record.event_id) if before is not None else None
+    if counted_at is not None and counted_at != offset:
         metrics.replayed_events.labels(topic=message.topic).inc()  # re-sent by the order agent
         return None
     if record.cause != "reclassified":  # a rule switch is no event: counts keep their values
         count(record, partition, offset)
-    tables.insight_orders[record.order_id] = state.index(before, record, partition)
+        count_in_windows(record, partition, offset, message.timestamp)
+    if counted_at is None:
+        tables.insight_orders[record.order_id] = state.index(before, record, partition, offset)
     return record
+
+
+def count_in_windows(
+    record: ClassifiedOrder, partition: int, offset: int, timestamp: float
+) -> None:
+    """The analytics windows (published by the order agent's ticks), by the input's timestamp.
+
+    The order agent gives each classified record the Kafka timestamp of the input record
+    that caused it, so a replay lands in the window the first pass counted it in.
+    """
+    for size in settings.analytics_windows:
+        start = analytics.window_start(timestamp, size)
+        if analytics.is_expired_start(
+            start, size, time.time(), settings.analytics_retention_seconds
+        ):
+            metrics.analytics_late_events.inc()
+            continue
+        key = analytics.window_key(size, start, partition)
+        window = tables.windows.get(key) or analytics.WindowState(
+            window_seconds=size, start=start, partition=partition
+        )
+        if window.last_offset < offset:  # else counted before a crash
+            tables.windows[key] = analytics.add(window, record, offset)
 
 
 def count(record: ClassifiedOrder, partition: int, offset: int) -> None:

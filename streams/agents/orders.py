@@ -111,6 +111,7 @@ async def on_created(enriched: EnrichedOrder) -> None:
         partition=partition,
         notified=fired,
         status_since=created.occurred_at,
+        source_timestamp=enriched.source.timestamp,
         clocks=sla.start(rules.slas, record.status, created.occurred_at, outcome.facts, running=[]),
     )
     tables.orders[order_id] = state
@@ -195,6 +196,7 @@ async def apply_status(
             "applied": applied,
             "notified": fired,
             "status_since": change.occurred_at,
+            "source_timestamp": source.timestamp,
             "clocks": clocks,
             "finished_at": (state.finished_at or time.time()) if finished else None,
         }
@@ -219,7 +221,9 @@ async def replayed_status(state: OrderState, change: StatusChanged) -> None:
 async def resend_last(state: OrderState, event_id: str, previous_status: Status | None) -> None:
     """Re-send what the last change sent, if ``event_id`` was that change (same ids)."""
     if state.classification.event_id == event_id:
-        await send_outputs(state.classification, state.notified, previous_status)
+        await send_outputs(
+            state.classification, state.notified, previous_status, state.source_timestamp
+        )
 
 
 async def replay_parked(parked: ParkedStatuses) -> None:
@@ -233,15 +237,23 @@ async def replay_parked(parked: ParkedStatuses) -> None:
 async def publish(
     after: ClassifiedOrder, fired: list[str], previous: Status | None, timestamp: float
 ) -> None:
-    """Outputs and window aggregates for one change of an order."""
-    await send_outputs(after, fired, previous)
-    count_in_windows(after, timestamp)
+    """Outputs for one change of an order (the insight agent counts it into windows)."""
+    await send_outputs(after, fired, previous, timestamp)
 
 
-async def send_outputs(after: ClassifiedOrder, fired: list[str], previous: Status | None) -> None:
-    """The classified record and the notifications of rules that became true, with metrics."""
+async def send_outputs(
+    after: ClassifiedOrder,
+    fired: list[str],
+    previous: Status | None,
+    timestamp: float | None = None,
+) -> None:
+    """The classified record and the notifications of rules that became true, with metrics.
+
+    The classified record carries ``timestamp``, the input record's: analytics windows are
+    keyed by it, so a re-sent copy falls in the window of the first.
+    """
     now = _now()
-    await topics.classified.send(key=after.order_id.encode(), value=after)
+    await topics.classified.send(key=after.order_id.encode(), value=after, timestamp=timestamp)
     if after.cause != "reclassified":  # the mix counts events, as the analytics windows do
         for dimension, value in analytics.contributions(after):
             metrics.orders_classified.labels(dimension=dimension, value=value).inc()
@@ -252,22 +264,6 @@ async def send_outputs(after: ClassifiedOrder, fired: list[str], previous: Statu
     for notification in sent:
         await topics.notifications.send(key=after.order_id.encode(), value=notification)
         metrics.notifications.labels(kind=notification.kind).inc()
-
-
-def count_in_windows(after: ClassifiedOrder, timestamp: float) -> None:
-    partition = _current_partition()
-    for size in settings.analytics_windows:
-        start = analytics.window_start(timestamp, size)
-        if analytics.is_expired_start(
-            start, size, time.time(), settings.analytics_retention_seconds
-        ):
-            metrics.analytics_late_events.inc()
-            continue
-        key = analytics.window_key(size, start, partition)
-        window = tables.windows.get(key) or analytics.WindowState(
-            window_seconds=size, start=start, partition=partition
-        )
-        tables.windows[key] = analytics.add(window, after)
 
 
 async def on_tick(tick: Tick, partition: int) -> None:

@@ -31,6 +31,8 @@ class WindowState(BaseModel):
     start: int
     partition: int
     revision: int = 0  # bumped by every contribution
+    #: Highest offset of ``orders.classified`` counted: a replay at or below it is already in.
+    last_offset: int = -1
     published_revision: int = 0
     events: int = 0
     cells: dict[str, Cell] = Field(default_factory=dict)  # "dimension=value" -> cell
@@ -64,8 +66,8 @@ def contributions(record: ClassifiedOrder) -> list[tuple[str, str]]:
     ]
 
 
-def add(state: WindowState, record: ClassifiedOrder) -> WindowState:
-    """Count ``record`` into ``state`` (mutates and returns it)."""
+def add(state: WindowState, record: ClassifiedOrder, offset: int = -1) -> WindowState:
+    """Count ``record`` (read at ``offset``) into ``state`` (mutates and returns it)."""
     for dimension, value in contributions(record):
         cell = state.cells.setdefault(f"{dimension}={value}", Cell())
         cell.count += 1
@@ -74,6 +76,7 @@ def add(state: WindowState, record: ClassifiedOrder) -> WindowState:
         )
     state.events += 1
     state.revision += 1
+    state.last_offset = max(state.last_offset, offset)
     return state
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.events import ClassifiedOrder, StatusCategory
 
@@ -87,13 +87,24 @@ class OpenOrder(BaseModel):
 
 
 class OrderIndex(BaseModel):
-    """Per order: its partition, the events already counted, and the order while it is open."""
+    """Per order: its partition, the events already counted, and the order while it is open.
+
+    ``seen`` maps each recent event id to the offset of the classified record that counted
+    it: the same offset again is our own replay (whose count may have been lost with a
+    crash, so the buckets are asked again), another offset is a re-sent copy.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     partition: int
-    seen: list[str] = Field(default_factory=list)
+    seen: dict[str, int] = Field(default_factory=dict)
     open: OpenOrder | None = None
+
+    @field_validator("seen", mode="before")
+    @classmethod
+    def _ids_without_offsets(cls, value: object) -> object:
+        # Written before offsets were kept: -1 matches no record, so those stay "a copy".
+        return dict.fromkeys(value, -1) if isinstance(value, list) else value
 
 
 class CustomerSeen(BaseModel):
@@ -135,9 +146,12 @@ def count(bucket: Bucket, record: ClassifiedOrder, offset: int) -> Bucket:
     return bucket
 
 
-def index(before: OrderIndex | None, record: ClassifiedOrder, partition: int) -> OrderIndex:
-    """The order's index entry after ``record``."""
-    seen = [*(before.seen if before else []), record.event_id][-SEEN_EVENTS:]
+def index(
+    before: OrderIndex | None, record: ClassifiedOrder, partition: int, offset: int
+) -> OrderIndex:
+    """The order's index entry after ``record`` (read at ``offset``)."""
+    kept = list((before.seen if before else {}).items())[-(SEEN_EVENTS - 1) :]
+    seen = {**dict(kept), record.event_id: offset}
     created_at = (
         before.open.created_at
         if before is not None and before.open is not None

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from schemas.events import CustomerSegment, Order
 from streams.classify import dimensions
-from streams.classify.customers import CustomerSnapshot, CustomerStats, apply_order
+from streams.classify.customers import CustomerSnapshot, CustomerStats, apply_order, counted_at
 from streams.classify.rules import RuleSet, VipThresholds
 from tests.unit.conftest import DEFAULT_RULES, make_customer, make_order
 
@@ -123,3 +123,14 @@ def test_history_counts_orders_and_sums_per_currency(history: list[tuple[str, De
     assert stats is not None
     assert stats.order_count == len(history)
     assert stats.lifetime_spend == expected
+
+
+def test_recent_snapshots_stay_until_their_offsets_are_committed() -> None:
+    stats, first = apply_order(None, make_order(total="10.00"), offset=4)
+    stats, second = apply_order(stats, make_order(total="5.00"), offset=9, committed=4)
+    assert stats.last_offset == 9 and set(stats.recent) == {4, 9}
+    assert counted_at(stats, 4) == first and counted_at(stats, 9) == second
+    assert counted_at(stats, 10) is None  # not counted yet
+    stats, _ = apply_order(stats, make_order(total="1.00"), offset=12, committed=10)
+    assert set(stats.recent) == {12}  # 4 and 9 can no longer be replayed
+    assert CustomerStats.model_validate_json(stats.model_dump_json()) == stats

@@ -17,6 +17,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from schemas.events import ClassifiedOrder, Status, StatusChanged
+from streams import offsets
 from streams.agents import reclassify, timers
 from streams.app import app, deadletters, metrics, rulebook, settings, tables, topics
 from streams.classify import analytics, sla
@@ -32,6 +33,11 @@ log = logging.getLogger("ordertriage.orders")
 
 #: In memory, per worker: how far the created stream has got (decides when parking gives up).
 created_progress = CreatedProgress()
+#: Per partition: orders that applied parked status changes -> offset of the created record.
+#: Their parked entries are deleted only once that offset is committed: by then the order's
+#: write is in its changelog (Faust flushes before it commits), so a crash cannot keep the
+#: deletion and lose the order that applied them.
+settling: dict[int, dict[str, int]] = {}
 
 ENRICHED = topics.enriched.get_topic_name()
 STATUS = topics.status_changed.get_topic_name()
@@ -46,6 +52,9 @@ UPSTREAM = {
 @app.on_partitions_assigned.connect
 async def restart_parking_clocks(app: object, assigned: set[TP], **kwargs: object) -> None:
     timers.reset()
+    kept = {tp.partition for tp in assigned if tp.topic == ENRICHED}
+    for partition in set(settling) - kept:  # a partition gained later is recovered anew
+        del settling[partition]
     now = time.time()
     for tp in assigned:
         if tp.topic == ENRICHED:
@@ -70,14 +79,14 @@ async def order_book(stream: StreamT[bytes]) -> None:
 
 async def dispatch(message: Message) -> None:
     if message.topic == ENRICHED:
-        await on_created(EnrichedOrder.model_validate_json(message.value))
+        await on_created(EnrichedOrder.model_validate_json(message.value), message.offset)
     elif message.topic == STATUS:
         await on_status(message)
     else:
         await on_tick(Tick.model_validate_json(message.value), message.partition)
 
 
-async def on_created(enriched: EnrichedOrder) -> None:
+async def on_created(enriched: EnrichedOrder, offset: int) -> None:
     created = enriched.event
     order_id = created.order.order_id
     existing = tables.orders.get(order_id)
@@ -117,9 +126,10 @@ async def on_created(enriched: EnrichedOrder) -> None:
     tables.orders[order_id] = state
     timers.schedule(partition, order_id, state)
     await publish(record, fired, None, enriched.source.timestamp)
-    parked = tables.parked.pop(order_id, None)
+    parked = tables.parked.get(order_id)
     if parked is not None:
         metrics.parked_status_events.dec(len(parked.events))
+        settling.setdefault(partition, {})[order_id] = offset
         await replay_parked(parked)
 
 
@@ -274,8 +284,24 @@ async def on_tick(tick: Tick, partition: int) -> None:
     await timers.fire(partition, tick.now)
 
 
+def settle_parked(partition: int) -> None:
+    """Delete the parked entries that orders applied, once those orders' writes are safe."""
+    pending = settling.get(partition)
+    if not pending:
+        return
+    committed = offsets.committed(app, ENRICHED, partition)
+    if committed is None:
+        return
+    for order_id, offset in list(pending.items()):
+        if offset < committed:
+            del pending[order_id]
+            if order_id in tables.parked:
+                del tables.parked[order_id]
+
+
 async def expire_parked(partition: int, now: float) -> None:
     """Dead-letter parked status changes of ``partition`` whose order is not coming."""
+    settle_parked(partition)
     grace = settings.status_grace_seconds
     if upstream_backlog():
         # After a restart the created path (two internal hops) can trail the status stream
@@ -284,8 +310,15 @@ async def expire_parked(partition: int, now: float) -> None:
     if not created_progress.worth_scanning(partition, now, grace):
         return
     oldest_left: float | None = None
+    pending = settling.get(partition, {})
     for order_id, parked in list(tables.parked.items()):
         mine = [p for p in parked.events if p.source.partition == partition]
+        if mine and order_id in tables.orders:
+            # Applied when the order came. Not settling in this process: recovered from the
+            # changelogs after a restart or a rebalance, so the order's write is safe.
+            if order_id not in pending:
+                del tables.parked[order_id]
+            continue
         expired = [
             p
             for p in mine
@@ -317,12 +350,10 @@ async def expire_parked(partition: int, now: float) -> None:
 def upstream_backlog() -> int:
     """Records of the created path assigned here and not yet committed (highwater - committed).
 
-    Faust has no public accessor for its committed offsets; ``_committed_offset`` is what its
-    own commit loop maintains. Only this worker's partitions are known, so with several
+    Only this worker's partitions are known, so with several
     workers another one's backlog is not seen (the watermark rule still applies).
     """
     consumer = app.consumer
-    committed = getattr(consumer, "_committed_offset", {})
     try:
         highs = {tp: consumer.highwater(tp) for tp in consumer.assignment() if tp.topic in UPSTREAM}
     except ConsumerNotStarted:  # agent tests run without a Kafka consumer
@@ -331,7 +362,7 @@ def upstream_backlog() -> int:
     for tp, high in highs.items():
         if high is None:
             continue
-        done = committed.get(tp)
+        done = offsets.committed(app, tp.topic, tp.partition)
         if done is not None:  # unknown (nothing committed yet here): no evidence of a backlog
             total += max(0, high - done)
     return total

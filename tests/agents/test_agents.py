@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from unittest.mock import patch
 
 import pytest
 from faust.serializers import codecs
@@ -318,7 +319,18 @@ async def test_status_before_its_order_is_parked_then_applied(outputs: Outputs) 
         assert parked.raw.encode() == change
         assert parked.source.topic == STATUS
 
-        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+        message = await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+        # The parked change stays until the order's write is safe: its created record committed.
+        committed: list[int | None] = [None]
+        with patch("streams.offsets.committed", lambda *_: committed[0]):
+            await deliver(agent, tick(time.time()), topic=TICKS, partition=0)
+            assert "SO-1" in ot.tables.parked
+            committed[0] = message.offset
+            await deliver(agent, tick(time.time()), topic=TICKS, partition=0)
+            assert "SO-1" in ot.tables.parked
+            committed[0] = message.offset + 1
+            await deliver(agent, tick(time.time()), topic=TICKS, partition=0)
+            assert "SO-1" not in ot.tables.parked
 
     records: list[ClassifiedOrder] = outputs.values("classified")
     assert [(r.cause, r.status.value) for r in records] == [
@@ -326,7 +338,6 @@ async def test_status_before_its_order_is_parked_then_applied(outputs: Outputs) 
         ("status-changed", "confirmed"),
     ]
     assert records[1].status_category.value == "in_progress"
-    assert "SO-1" not in ot.tables.parked
     assert ot.tables.orders["SO-1"].classification.status.value == "confirmed"
     assert outputs.kwargs("deadletter") == []
 

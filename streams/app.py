@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from streams import changelog, codecs
 from streams.changelog import CommitAwareTable, CommittedOffsets
 from streams.classify.rules import RuleSet
+from streams.continuity import guard_fetches
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
 from streams.faust_tuning import (
@@ -67,6 +68,10 @@ disable_created_metrics()
 registry = CollectorRegistry()
 metrics = Metrics.create(registry)
 setup_faust_metrics(app, registry)
+continuity = guard_fetches(
+    app,
+    lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(seen - missing),
+)
 
 # Until the rules topic says otherwise: the rules file from settings, else the shipped default.
 rulebook = Rulebook(

@@ -23,6 +23,7 @@ class Metrics:
     analytics_windows_published: Counter
     analytics_late_events: Counter
     replayed_events: Counter
+    refetched_offsets: Counter
     rules_info: Gauge
     rules_rejected: Counter
     rules_switches: Counter
@@ -105,6 +106,12 @@ class Metrics:
             replayed_events=Counter(
                 f"{p}replayed_events",
                 "Records seen again after a crash or rebalance; outputs re-sent, state kept.",
+                ["topic"],
+                registry=registry,
+            ),
+            refetched_offsets=Counter(
+                f"{p}refetched_offsets",
+                "Input offsets Faust's fetch loop skipped, read again (streams/continuity.py).",
                 ["topic"],
                 registry=registry,
             ),

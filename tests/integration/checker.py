@@ -11,8 +11,8 @@ Run it with the workers stopped. What it demands:
 - the orders table holds every valid order at the status its applied changes lead to, and
   nothing else; the customers table holds, per customer, the order count and spend per
   currency computed here from the input, to the cent;
-- the analytics windows of each size count every applied event once, no more, no less (in
-  runs without a crash; after one, how far they are off is reported);
+- the analytics windows of each size, and the insight buckets behind ``/stats``, count every
+  applied event once, no more, no less;
 - the consumer group has committed every input and internal record (ticks excepted: a worker
   sends itself a clock tick up to the moment it stops).
 """
@@ -114,6 +114,7 @@ def check(sent: list[Sent], prefix: str, app_id: str, *, exact: bool) -> Report:
         f"{app_id}-orders-changelog",
         f"{app_id}-customers-changelog",
         f"{app_id}-analytics-windows-changelog",
+        f"{app_id}-insight-buckets-changelog",
     ]
     read = asyncio.run(read_all(topics + tables))
     report = Report(events=len(sent))
@@ -122,7 +123,8 @@ def check(sent: list[Sent], prefix: str, app_id: str, *, exact: bool) -> Report:
     check_notifications(read[prefix + NOTIFICATIONS], report)
     check_orders_table(sent, applied, read[tables[0]], report)
     check_customers_table(sent, read[tables[1]], report)
-    check_windows_table(sent, applied, read[tables[2]], report, exact=exact)
+    check_windows_table(sent, applied, read[tables[2]], report)
+    check_insight_buckets(sent, applied, read[tables[3]], report)
     internal = [f"{app_id}-orders-by-customer", f"{app_id}-orders-enriched"]
     lag = asyncio.run(group_lag(app_id, [prefix + CREATED, prefix + STATUS_CHANGED, *internal]))
     for topic, behind in lag.items():
@@ -273,19 +275,36 @@ def check_customers_table(sent: list[Sent], changelog: list[Record], report: Rep
         report.problem(f"customer {customer_id} in the table but never validly counted")
 
 
-def check_windows_table(
-    sent: list[Sent], applied: set[str], changelog: list[Record], report: Report, *, exact: bool
-) -> None:
-    """Each window size counts every applied event (created or status change) exactly once.
-
-    After a crash the count can be off (README, known limits: the order and its window are two
-    changelog records): it is reported as ``windows_off``, a failure only in unbroken runs."""
+def applied_valid(sent: list[Sent], applied: set[str]) -> int:
     valid = {
         s.event()["event_id"]
         for s in sent
         if s.plan.value is not None and VALID in s.plan.expect.split("|")
     }
-    want = len(valid & applied)
+    return len(valid & applied)
+
+
+def check_insight_buckets(
+    sent: list[Sent], applied: set[str], changelog: list[Record], report: Report
+) -> None:
+    """The insight buckets (``/stats``) count every applied event once in ``status``."""
+    want = applied_valid(sent, applied)
+    got = sum(
+        cell["count"]
+        for bucket in latest(changelog).values()
+        for cell in bucket["cells"].get("status", {}).values()
+    )
+    report.windows_off = max(report.windows_off, abs(got - want))
+    if got != want:
+        report.problem(f"insight buckets count {got} events in status, {want} were applied")
+
+
+def check_windows_table(
+    sent: list[Sent], applied: set[str], changelog: list[Record], report: Report
+) -> None:
+    """Each window size counts every applied event (created or status change) exactly once,
+    crash or no crash (each window records the offsets it has counted)."""
+    want = applied_valid(sent, applied)
     counted: Counter[int] = Counter()
     for window in latest(changelog).values():
         counted[window["window_seconds"]] += window["events"]
@@ -293,5 +312,5 @@ def check_windows_table(
         report.problem(f"no analytics windows, {want} applied events")
     for size, got in sorted(counted.items()):
         report.windows_off = max(report.windows_off, abs(got - want))
-        if got != want and exact:
+        if got != want:
             report.problem(f"{size}s windows count {got} events, {want} were applied")

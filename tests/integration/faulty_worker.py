@@ -38,13 +38,13 @@ _on_created = orders.on_created
 _forward = customers.forward
 
 
-async def on_created(enriched: EnrichedOrder) -> None:
+async def on_created(enriched: EnrichedOrder, offset: int) -> None:
     order_id = enriched.event.order.order_id
     if order_id.startswith("POISON-"):
         raise RuntimeError(f"injected fault classifying {order_id}")
     if order_id.startswith("STALL-"):
         await asyncio.Event().wait()  # never set: the agent is stuck, the process is alive
-    await _on_created(enriched)
+    await _on_created(enriched, offset)
 
 
 async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Source) -> None:

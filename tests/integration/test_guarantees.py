@@ -1,16 +1,22 @@
-"""The verifier on the quick scenarios (CI): upstream trouble absorbed exactly, and a stalled
-stream reported by the metric and by failing liveness. The long ones: ``make faults``."""
+"""The verifier on the quick scenarios (CI): upstream trouble absorbed exactly, a crash between
+an event's table writes repaired exactly, and a stalled stream reported by the metric and by
+failing liveness. The long ones: ``make faults``."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 from pathlib import Path
 
+import orjson
+
+from streams.topics import CREATED
 from tests.integration import events as ev
+from tests.integration.checker import read_all
 from tests.integration.faults import FAULT_ENV, Run
 from tests.integration.harness import Kafka, Worker, wait_for
-from tests.integration.verifier import plan
+from tests.integration.verifier import VALID, plan
 
 FAULTY = "tests.integration.faulty_worker"
 
@@ -34,6 +40,52 @@ def test_duplicates_disorder_and_the_bad_record_zoo_are_absorbed_exactly(tmp_pat
     assert report.ok, report.summary()
     assert report.dead_letters >= 13 + len(planned) // 20  # the zoo, poison and duplicates
     assert report.duplicate_outputs == 0
+
+
+def test_a_crash_between_an_events_table_writes_is_repaired_on_replay(tmp_path: Path) -> None:
+    """The worker dies after a customer's new totals reached their changelog but not the record
+    of which event counted the order (taken out of the producer's buffer). The replay of the
+    uncommitted input finds the order in the totals' recent offsets and writes the missing
+    record without counting again: totals count every order exactly once (without the offsets
+    in the totals: twice)."""
+    planned = plan(120, 17)
+    half = next(
+        orjson.loads(p.value)["order"]["order_id"]
+        for p in planned[60:]
+        if p.topic == CREATED and p.expect == VALID and p.value
+    )
+    marker = tmp_path / "half.done"
+    run = Run("half", tmp_path, module=FAULTY)
+    run.env |= {"FAULT_HALF_ORDER": half, "FAULT_MARKER": str(marker)}
+    try:
+        w = run.workers[0].start()
+        run.produce(planned).join()
+        wait_for(lambda: w.proc is not None and w.proc.poll() is not None, 120, "the kill")
+        assert marker.exists()
+        customer = next(
+            orjson.loads(p.value)["order"]["customer"]["customer_id"]
+            for p in planned
+            if p.topic == CREATED and p.value and half.encode() in p.value
+        )
+        topics = [f"ot-{w.run_id}-customers-changelog", f"ot-{w.run_id}-customer-orders-changelog"]
+        read = asyncio.run(read_all(topics))
+        landed = {tuple(line.split()) for line in marker.read_text().splitlines()}
+        half_totals = [
+            r for r in read[topics[0]] if (r.topic, str(r.partition), str(r.offset)) in landed
+        ]
+        assert customer.encode() in {r.key for r in half_totals}, "the half is not in Kafka"
+        assert not any(r.key == f"{customer}/{half}".encode() for r in read[topics[1]])
+        run.crashed = True
+        run.settle(timeout=180)  # the supervisor restarts the dead worker
+        report = run.verify()
+        repaired = asyncio.run(read_all(topics[1:]))[topics[1]]
+    finally:
+        for worker in run.workers:
+            worker.stop()
+    assert report.ok, report.summary()
+    assert any(r.key == f"{customer}/{half}".encode() for r in repaired)
+    # The kill, and possibly a restart of a worker that stalled after it (the stall check's job).
+    assert run.supervisor_restarts >= 1
 
 
 def metric(text: str, name: str) -> float:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import faust
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
-from streams import changelog, codecs
-from streams.changelog import CommitAwareTable, CommittedOffsets
+from streams import codecs
 from streams.classify.rules import RuleSet
 from streams.continuity import guard_fetches
 from streams.deadletters import DeadLetters
@@ -33,11 +32,8 @@ app = faust.App(
     # At-least-once plus idempotent state updates and deterministic output ids: Faust's
     # exactly_once mode has open duplicate and rebalance bugs (faust-streaming #517, #323).
     processing_guarantee="at_least_once",
-    # Changelog records name their input; tables fed by one topic skip those of uncommitted
-    # input on recovery, so a crash never leaves half of an event's writes there
-    # (streams.changelog). Standbys would apply such records before their input commits, and
-    # the memory store re-reads the changelog on a takeover anyway.
-    Table=CommitAwareTable,
+    # With the memory store a takeover re-reads the changelog anyway; standbys would only
+    # double each worker's memory.
     table_standby_replicas=0,
     consumer_auto_offset_reset="earliest",
     # Faust creates its topics while the consumer subscribes; when a just-created topic is
@@ -58,7 +54,6 @@ app = faust.App(
     autodiscover=False,
 )
 
-changelog.committed_offsets = CommittedOffsets(settings.bootstrap, settings.app_id)
 keep_root_log_level(app, settings.log_level)
 flush_before_commit()
 rewind_uncommitted_on_seek(app)

@@ -115,11 +115,6 @@ class Settings(BaseSettings):
     report_dir: Path = Field(
         default=Path(".cache/reports"), description="where reports (HTML and CSV) are written"
     )
-    exact_recovery: bool = Field(
-        default=False,
-        description="recovery skips changelog records of uncommitted input in the customer and"
-        " insight tables (experimental, see Guarantees)",
-    )
     stall_seconds: float = Field(
         default=120.0,
         gt=0,

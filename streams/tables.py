@@ -10,7 +10,7 @@ from streams.settings import Settings
 
 class Tables:
     def __init__(self, app: App, settings: Settings) -> None:
-        def table(name: str, value_serializer: str, help_: str, exact: bool = False) -> TableT:
+        def table(name: str, value_serializer: str, help_: str) -> TableT:
             # Faust derives serializers only from faust.Record types; ours are pydantic
             # codecs (streams.codecs), given to the table, its store and its changelog.
             created = app.Table(
@@ -19,8 +19,6 @@ class Tables:
             created.key_serializer = "raw"  # hashes like the input keys, so routing finds the owner
             created.value_serializer = value_serializer
             created.changelog_topic = created._new_changelog_topic()
-            # Written from one input topic: recovery may skip uncommitted writes (changelog.py).
-            created.exact_recovery = exact
             return created
 
         # Keyed by order id (written by the order agent).
@@ -38,30 +36,25 @@ class Tables:
             "customers",
             "customer_stats",
             "customer id -> order count and lifetime spend",
-            exact=settings.exact_recovery,
         )
         self.customer_orders = table(
             "customer-orders",
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
-            exact=settings.exact_recovery,
         )
         # Written by the insight agent (streams.agents.insight), read by the HTTP queries.
         self.insight_buckets = table(
             "insight-buckets",
             "insight_bucket",
             "start:partition -> 15 min of counts per dimension",
-            exact=settings.exact_recovery,
         )
         self.insight_orders = table(
             "insight-orders",
             "order_index",
             "order id -> events counted, the order while open",
-            exact=settings.exact_recovery,
         )
         self.insight_customers = table(
             "insight-customers",
             "customer_seen",
             "customer id -> segment of the latest order",
-            exact=settings.exact_recovery,
         )

@@ -90,12 +90,15 @@ async def group_lag(group: str, topics: list[str]) -> dict[str, int]:
         await consumer.stop()
 
 
-def missing_dead_letters(sent: list[Sent], prefix: str) -> int:
-    """How many inputs that must be dead-lettered are not (yet) in the dead-letter topic."""
+def missing_dead_letters(sent: list[Sent], prefix: str) -> list[str]:
+    """The inputs that must be dead-lettered and are not (yet) in the dead-letter topic."""
     dead = asyncio.run(read_all([prefix + DEADLETTER]))[prefix + DEADLETTER]
     positions = {dead_position(r, prefix) for r in dead}
-    want = {s.position for s in sent if VALID not in s.plan.expect.split("|")}
-    return len(want - positions)
+    return [
+        f"{s.position} ({s.plan.expect}, key {s.plan.key!r})"
+        for s in sent
+        if VALID not in s.plan.expect.split("|") and s.position not in positions
+    ]
 
 
 def dead_position(record: Record, prefix: str) -> tuple[str, int, int]:

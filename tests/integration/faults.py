@@ -128,14 +128,22 @@ class Run:
         topics = [prefix + "orders.created", prefix + "orders.status-changed"]
         internal = [f"{app_id}-orders-by-customer", f"{app_id}-orders-enriched"]
 
+        waiting: list[str] = []
+
         def done() -> bool:
             for w in self.workers:
                 if w.proc is not None:
                     self.supervise(w)
             lag = asyncio.run(group_lag(app_id, topics + internal))
-            return not any(lag.values()) and missing_dead_letters(self.inputs.sent, prefix) == 0
+            waiting[:] = [f"lag {n} on {t}" for t, n in lag.items() if n]
+            if not waiting:
+                waiting[:] = missing_dead_letters(self.inputs.sent, prefix)
+            return not waiting
 
-        wait_for(done, timeout, f"{self.name}: every input committed or dead-lettered", every=3)
+        try:
+            wait_for(done, timeout, f"{self.name}: every input committed or dead-lettered", every=3)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; still waiting for: {'; '.join(waiting[:10])}") from exc
         for w in self.workers:
             w.stop()
         self._sampling = False

@@ -128,8 +128,13 @@ def check(sent: list[Sent], prefix: str, app_id: str, *, exact: bool) -> Report:
     check_customers_table(sent, read[tables[1]], report)
     check_windows_table(sent, applied, read[tables[2]], report)
     check_insight_buckets(sent, applied, read[tables[3]], report)
-    internal = [f"{app_id}-orders-by-customer", f"{app_id}-orders-enriched"]
-    lag = asyncio.run(group_lag(app_id, [prefix + CREATED, prefix + STATUS_CHANGED, *internal]))
+    internal = [
+        f"{app_id}-orders-by-customer",
+        f"{app_id}-orders-enriched",
+        f"{app_id}-insight-customers",
+    ]
+    inputs = [prefix + t for t in (CREATED, STATUS_CHANGED, CLASSIFIED)]
+    lag = asyncio.run(group_lag(app_id, [*inputs, *internal]))
     for topic, behind in lag.items():
         if behind:
             report.problem(f"consumer lag {behind} on {topic} after the run")

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from streams.topics import CLASSIFIED
 from tests.integration.checker import check, group_lag, missing_dead_letters
 from tests.integration.harness import Worker, wait_for
 from tests.integration.verifier import Inputs, Planned, Report, plan
@@ -125,8 +126,13 @@ class Run:
         (unknown orders give up after the grace period), then stop the workers."""
         w0 = self.workers[0]
         app_id, prefix = f"ot-{w0.run_id}", w0.prefix
-        topics = [prefix + "orders.created", prefix + "orders.status-changed"]
-        internal = [f"{app_id}-orders-by-customer", f"{app_id}-orders-enriched"]
+        # orders.classified feeds the insight agent (analytics windows, /stats).
+        topics = [prefix + t for t in ("orders.created", "orders.status-changed", CLASSIFIED)]
+        internal = [
+            f"{app_id}-orders-by-customer",
+            f"{app_id}-orders-enriched",
+            f"{app_id}-insight-customers",
+        ]
 
         waiting: list[str] = []
 

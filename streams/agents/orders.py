@@ -10,6 +10,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+import orjson
 from faust import StreamT
 from faust.exceptions import ConsumerNotStarted
 from faust.streams import current_event
@@ -33,11 +34,11 @@ log = logging.getLogger("ordertriage.orders")
 
 #: In memory, per worker: how far the created stream has got (decides when parking gives up).
 created_progress = CreatedProgress()
-#: Per partition: orders that applied parked status changes -> offset of the created record.
-#: Their parked entries are deleted only once that offset is committed: by then the order's
-#: write is in its changelog (Faust flushes before it commits), so a crash cannot keep the
-#: deletion and lose the order that applied them.
-settling: dict[int, dict[str, int]] = {}
+#: Per partition: orders that applied parked status changes -> the input (topic, offset)
+#: whose processing did it. Their parked entries are deleted only once that offset is
+#: committed: by then the order's write is in its changelog (Faust flushes before it
+#: commits), so a crash cannot keep the deletion and lose the order that applied them.
+settling: dict[int, dict[str, tuple[str, int]]] = {}
 
 ENRICHED = topics.enriched.get_topic_name()
 STATUS = topics.status_changed.get_topic_name()
@@ -91,9 +92,12 @@ async def on_created(enriched: EnrichedOrder, offset: int) -> None:
     order_id = created.order.order_id
     existing = tables.orders.get(order_id)
     if existing is not None and created.event_id in existing.applied_event_ids:
-        # Our own replay after a crash: the state was written, the outputs may not have left.
+        # Our own replay after a crash: the state was written, the outputs may not have left,
+        # and the writes of parked changes the first pass applied may be lost: apply again
+        # whichever the order does not hold (the others are recognised as replays).
         metrics.replayed_events.labels(topic=ENRICHED).inc()
         await resend_last(existing, created.event_id, previous_status=None)
+        await catch_up_parked(order_id, ENRICHED, offset)
         return
     if existing is not None:
         await deadletters.send(
@@ -129,7 +133,7 @@ async def on_created(enriched: EnrichedOrder, offset: int) -> None:
     parked = tables.parked.get(order_id)
     if parked is not None:
         metrics.parked_status_events.dec(len(parked.events))
-        settling.setdefault(partition, {})[order_id] = offset
+        settling.setdefault(partition, {})[order_id] = (ENRICHED, offset)
         await replay_parked(parked)
 
 
@@ -138,6 +142,7 @@ async def on_status(message: Message) -> None:
     if change is None:
         return
     source = source_of(message)
+    await catch_up_parked(change.order_id, STATUS, message.offset)
     state = tables.orders.get(change.order_id)
     if state is None:
         # Created orders take two internal hops, so their status changes often overtake them.
@@ -236,6 +241,27 @@ async def resend_last(state: OrderState, event_id: str, previous_status: Status 
         )
 
 
+async def catch_up_parked(order_id: str, topic: str, offset: int) -> bool:
+    """Apply the parked changes an existing order does not hold yet; whether there were any.
+
+    Only after a crash: the order's creation applied them, and the writes that recorded it
+    were lost while the recovered order was not. They come before any later change.
+    """
+    state = tables.orders.get(order_id)
+    parked = tables.parked.get(order_id)
+    if state is None or parked is None or not unapplied(parked, state):
+        return False
+    settling.setdefault(_current_partition(), {})[order_id] = (topic, offset)
+    await replay_parked(parked)
+    return True
+
+
+def unapplied(parked: ParkedStatuses, state: OrderState) -> list[str]:
+    """Event ids of ``parked`` that ``state`` has not applied."""
+    ids = [orjson.loads(p.raw).get("event_id") for p in parked.events]
+    return [i for i in ids if i not in state.applied]
+
+
 async def replay_parked(parked: ParkedStatuses) -> None:
     """Apply status changes that waited for their order, in event-time order."""
     changes = [(StatusChanged.model_validate_json(p.raw), p) for p in parked.events]
@@ -289,11 +315,9 @@ def settle_parked(partition: int) -> None:
     pending = settling.get(partition)
     if not pending:
         return
-    committed = offsets.committed(app, ENRICHED, partition)
-    if committed is None:
-        return
-    for order_id, offset in list(pending.items()):
-        if offset < committed:
+    for order_id, (topic, offset) in list(pending.items()):
+        committed = offsets.committed(app, topic, partition)
+        if committed is not None and offset < committed:
             del pending[order_id]
             if order_id in tables.parked:
                 del tables.parked[order_id]
@@ -313,10 +337,12 @@ async def expire_parked(partition: int, now: float) -> None:
     pending = settling.get(partition, {})
     for order_id, parked in list(tables.parked.items()):
         mine = [p for p in parked.events if p.source.partition == partition]
-        if mine and order_id in tables.orders:
+        state = tables.orders.get(order_id)
+        if mine and state is not None:
             # Applied when the order came. Not settling in this process: recovered from the
-            # changelogs after a restart or a rebalance, so the order's write is safe.
-            if order_id not in pending:
+            # changelogs after a restart or a rebalance, so the order's write is safe. If the
+            # order does not hold them all, its creation's replay (uncommitted) applies them.
+            if order_id not in pending and not unapplied(parked, state):
                 del tables.parked[order_id]
             continue
         expired = [

@@ -20,7 +20,7 @@ from streams.agents.orders import order_book
 from streams.classify import analytics
 from streams.classify.customers import apply_order
 from streams.deadletters import SOURCE_HEADER
-from streams.records import EnrichedOrder, Source, Tick
+from streams.records import EnrichedOrder, ParkedStatus, ParkedStatuses, Source, Tick
 from tests.agents.conftest import (
     GRACE_SECONDS,
     LATENESS_SECONDS,
@@ -340,6 +340,47 @@ async def test_status_before_its_order_is_parked_then_applied(outputs: Outputs) 
     assert records[1].status_category.value == "in_progress"
     assert ot.tables.orders["SO-1"].classification.status.value == "confirmed"
     assert outputs.kwargs("deadletter") == []
+
+
+def parked_entries(*changes: dict, partition: int = 0) -> ParkedStatuses:
+    """Parked status changes as the order agent keeps them (read at offsets 100, 101, ...)."""
+    return ParkedStatuses(
+        events=[
+            ParkedStatus(
+                raw=dumps(c).decode(),
+                source=Source(topic=STATUS, partition=partition, offset=100 + n, timestamp=1.0),
+                parked_at=time.time(),
+            )
+            for n, c in enumerate(changes)
+        ]
+    )
+
+
+@pytest.mark.parametrize("replayed", ["created", "next status"])
+async def test_parked_changes_whose_writes_a_crash_lost_are_applied_again(
+    outputs: Outputs, replayed: str
+) -> None:
+    """The creation applied two parked changes, and the crash kept the order's first write only
+    (seen in a broker-outage run: the order stayed ``shipped``, its input said ``completed``).
+    Whichever of its records is replayed first applies them, before anything later."""
+    changes = (
+        status("SO-1", "new", "confirmed", minutes=1),
+        status("SO-1", "confirmed", "processing", minutes=2),
+    )
+    order = wire(enriched("SO-1"), "enriched_order")
+    async with order_book.test_context() as agent:
+        created_at = await deliver(agent, order, topic=ENRICHED, key=b"SO-1")
+        # What the crash left: the order as created, its parked changes still there.
+        ot.tables.parked.data["SO-1"] = parked_entries(*changes)
+        if replayed == "created":
+            await deliver(agent, order, topic=ENRICHED, key=b"SO-1", offset=created_at.offset)
+        ship = status("SO-1", "processing", "shipped", minutes=3)
+        await deliver(agent, dumps(ship), topic=STATUS, key=b"SO-1")
+
+    assert ot.tables.orders["SO-1"].classification.status.value == "shipped"
+    assert outputs.kwargs("deadletter") == []
+    statuses = [r.status.value for r in outputs.values("classified")]
+    assert statuses[-3:] == ["confirmed", "processing", "shipped"]
 
 
 async def test_status_changes_apply_in_order_and_duplicates_are_dead_lettered(

@@ -76,6 +76,8 @@ class OrderState(BaseModel):
     clocks: list[SlaClock] = Field(default_factory=list)
     #: Wall-clock time the order finished (completed/closed): removed after the retention.
     finished_at: float | None = None
+    #: Event ids of parked status changes handled (applied or dead-lettered) on arrival.
+    parked_handled: list[str] = Field(default_factory=list)
 
     @property
     def applied_event_ids(self) -> list[str]:

@@ -259,15 +259,25 @@ async def catch_up_parked(order_id: str, topic: str, offset: int) -> bool:
 def unapplied(parked: ParkedStatuses, state: OrderState) -> list[str]:
     """Event ids of ``parked`` that ``state`` has not applied."""
     ids = [orjson.loads(p.raw).get("event_id") for p in parked.events]
-    return [i for i in ids if i not in state.applied]
+    return [i for i in ids if i not in state.applied and i not in state.parked_handled]
 
 
 async def replay_parked(parked: ParkedStatuses) -> None:
-    """Apply status changes that waited for their order, in event-time order."""
+    """Apply status changes that waited for their order, in event-time order.
+
+    Those dead-lettered instead (a duplicate, an invalid transition) are recorded in the
+    order as handled, so a later catch-up does not take them for lost and send them again.
+    """
     changes = [(StatusChanged.model_validate_json(p.raw), p) for p in parked.events]
     for change, entry in sorted(changes, key=lambda c: c[0].occurred_at):
         state = tables.orders[change.order_id]
         await apply_status(state, change, entry.raw.encode(), entry.source)
+    if changes:
+        order_id = changes[0][0].order_id
+        state = tables.orders[order_id]
+        if unapplied(parked, state):
+            handled = [change.event_id for change, _ in changes]
+            tables.orders[order_id] = state.model_copy(update={"parked_handled": handled})
 
 
 async def publish(

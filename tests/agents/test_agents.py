@@ -383,6 +383,27 @@ async def test_parked_changes_whose_writes_a_crash_lost_are_applied_again(
     assert statuses[-3:] == ["confirmed", "processing", "shipped"]
 
 
+async def test_a_parked_change_dead_lettered_on_arrival_is_not_taken_for_lost(
+    outputs: Outputs,
+) -> None:
+    """A parked change dead-lettered when its order comes is dead-lettered once: the order
+    records it as handled, so the next change does not take it for lost and send it again."""
+    confirm = dumps(status("SO-1", "new", "confirmed", minutes=1, event_id="S-1"))
+    jump = dumps(status("SO-1", "new", "delivered", minutes=2, event_id="S-bad"))
+    async with order_book.test_context() as agent:
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-1")
+        await deliver(agent, jump, topic=STATUS, key=b"SO-1")
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-1")  # an upstream duplicate
+        await deliver(agent, wire(enriched("SO-1"), "enriched_order"), topic=ENRICHED)
+        process = status("SO-1", "confirmed", "processing", minutes=2)
+        await deliver(agent, dumps(process), topic=STATUS, key=b"SO-1")
+
+    codes = sorted(d.code for d in outputs.dead_letters())
+    assert codes == ["duplicate_event", "status_mismatch"]
+    assert ot.tables.orders["SO-1"].classification.status.value == "processing"
+    assert set(ot.tables.orders["SO-1"].parked_handled) == {"S-1", "S-bad"}
+
+
 async def test_status_changes_apply_in_order_and_duplicates_are_dead_lettered(
     outputs: Outputs,
 ) -> None:

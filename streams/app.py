@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import codecs
 from streams.classify.rules import RuleSet
-from streams.continuity import guard_fetches
+from streams.continuity import guard_fetches, never_commit_skipped
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
 from streams.faust_tuning import (
@@ -63,6 +63,7 @@ disable_created_metrics()
 registry = CollectorRegistry()
 metrics = Metrics.create(registry)
 setup_faust_metrics(app, registry)
+never_commit_skipped(app)
 continuity = guard_fetches(
     app,
     lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(seen - missing),

@@ -6,14 +6,13 @@ import faust
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import codecs
+from streams import continuity as input_continuity
 from streams.classify.rules import RuleSet
-from streams.continuity import guard_fetches, never_commit_skipped
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
 from streams.faust_tuning import (
     flush_before_commit,
     keep_root_log_level,
-    rewind_uncommitted_on_seek,
 )
 from streams.metrics import Metrics
 from streams.rulebook import Rulebook
@@ -56,15 +55,13 @@ app = faust.App(
 
 keep_root_log_level(app, settings.log_level)
 flush_before_commit()
-rewind_uncommitted_on_seek(app)
 
 # `_created` series double every counter's exposition and nobody here queries them.
 disable_created_metrics()
 registry = CollectorRegistry()
 metrics = Metrics.create(registry)
 setup_faust_metrics(app, registry)
-never_commit_skipped(app)
-continuity = guard_fetches(
+continuity = input_continuity.install(
     app,
     lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(seen - missing),
 )

@@ -1,24 +1,34 @@
-"""Every input record reaches an agent: a skipped offset is fetched again, never committed over.
+"""Every input record reaches an agent, and no offset is committed before its record was processed.
 
-Faust's fetch loop drops the rest of a fetched batch when the group generation changes or the
-flow stops, while aiokafka's position has already moved past it. When the next batch starts
-after the dropped records, Faust takes the jump for transaction markers: it records a "gap"
-and later commits over it. The verifier (``make faults``) caught it: a SIGTERM run committed
-``orders-enriched`` past a created order that was never processed, and its status changes
-were dead-lettered as ``unknown_order``.
+Faust's at-least-once bookkeeping has holes the verifier (``make faults``) fell through, each
+one a record committed that nobody processed:
 
-Our inputs have no such markers (no transactional producers; source topics are not
-compacted), so a jump means skipped records. The guard wraps Faust's ``getmany``: it holds
-back every record after the jump and seeks the partition back to the first missing offset.
-If the broker still starts later after that seek, the offsets really do not exist (retention
-deleted them) and the stream goes on. Table changelogs (compacted, read by recovery) are
-exempt.
+- its stream iterator *skips and acks* a record while the flow is stopped (a rebalance, or
+  shutting down on SIGTERM) or when the record is of an older group generation;
+- its commit computation (``Consumer._new_offset``) lets the first acked offset be one past the
+  committed one, and checks nothing when the partition has no committed offset yet;
+- its fetch loop drops the rest of a fetched batch when the generation changes or the flow
+  stops, and takes the following jump in offsets for transaction markers, committing over it.
+
+Seen: SIGTERM runs that committed ``orders-enriched`` past created orders never applied, whose
+status changes were then dead-lettered as ``unknown_order``. Here:
+
+- every seek to the committed offsets records, per partition, the offset the stream must see
+  next and the offset the next commit must start from (``Continuity.restart``);
+- a record after a jump is held back and the partition sought back to the first missing
+  offset (our inputs have no transaction markers; if the broker still starts later after that
+  seek, the offsets are gone, e.g. deleted by retention, and the stream goes on);
+- a commit covers only acked offsets contiguous from where the last one ended;
+- a skipped record is released, not acked: it stays uncommitted and is read again after the
+  seek that follows every rebalance and restart.
+
+Table changelogs (compacted, read by recovery, never committed) are exempt.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,17 +40,29 @@ log = logging.getLogger("ordertriage.continuity")
 
 @dataclass
 class Continuity:
-    """Per partition: the next offset the stream must see."""
+    """Per partition: the next offset the stream must see, and where the next commit starts."""
 
     exempt: Callable[[str], bool] = lambda topic: False
     expected: dict[TP, int] = field(default_factory=dict)
     #: Partitions sought back to a missing offset, and that offset.
     refetching: dict[TP, int] = field(default_factory=dict)
+    #: The offset the next commit must start from (everything before it is committed).
+    commit_base: dict[TP, int] = field(default_factory=dict)
 
     def forget(self, tps: Iterable[TP]) -> None:
-        """Positions were reset (a rebalance seeks to the committed offsets): start afresh."""
+        """Partitions revoked: nothing is known until the next seek."""
         for tp in tps:
             self.expected.pop(tp, None)
+            self.refetching.pop(tp, None)
+            self.commit_base.pop(tp, None)
+
+    def restart(self, positions: Mapping[TP, int]) -> None:
+        """Partitions sought to ``positions`` (their committed offsets, or the log start)."""
+        for tp, offset in positions.items():
+            if self.exempt(tp.topic):
+                continue
+            self.expected[tp] = offset
+            self.commit_base[tp] = offset
             self.refetching.pop(tp, None)
 
     def check(self, tp: TP, offset: int) -> int | None:
@@ -60,9 +82,20 @@ class Continuity:
                 offset - 1,
                 offset,
             )
-        # The next one, the first since an assignment, or a re-read after a seek back.
+            if self.commit_base.get(tp) == want:
+                self.commit_base[tp] = offset  # nothing there to wait for
+        # The next one, the first since an unknown position, or a re-read after a seek back.
         self.expected[tp] = offset + 1
         return None
+
+    def may_commit(self, tp: TP, acked: list[int]) -> bool:
+        """Whether the acked offsets start where the last commit ended (none skipped)."""
+        base = self.commit_base.get(tp)
+        return base is None or not acked or min(acked) <= base
+
+    def committed(self, tp: TP, offset: int) -> None:
+        if not self.exempt(tp.topic):
+            self.commit_base[tp] = offset
 
 
 async def filtered(
@@ -91,32 +124,6 @@ async def filtered(
         await seek(tp, seek_to)
 
 
-def guard_fetches(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
-    """Install the guard on Faust's consumer; ``on_refetch(tp, missing, seen)`` per seek."""
-    from faust.transport.consumer import Consumer
-
-    def is_changelog(topic: str) -> bool:
-        return topic in {t.changelog_topic.get_topic_name() for t in app.tables.values()}
-
-    continuity = Continuity(exempt=is_changelog)
-    original = Consumer.getmany
-
-    def getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
-        return filtered(original(self, timeout), continuity, self.seek, on_refetch)
-
-    Consumer.getmany = getmany  # type: ignore[method-assign,assignment]
-
-    @app.on_partitions_revoked.connect
-    async def forget_revoked(app: App, revoked: set[TP], **kwargs: object) -> None:
-        continuity.forget(revoked)
-
-    @app.on_partitions_assigned.connect
-    async def forget_assigned(app: App, assigned: set[TP], **kwargs: object) -> None:
-        continuity.forget(assigned)
-
-    return continuity
-
-
 def is_skipped(app: App, message: Any) -> bool:
     """Whether Faust's stream skips ``message`` (as its iterator decides) rather than process it."""
     generation = getattr(message, "generation_id", None)
@@ -125,31 +132,78 @@ def is_skipped(app: App, message: Any) -> bool:
     )
 
 
-def never_commit_skipped(app: App) -> None:
-    """Records Faust's stream skips are never acknowledged, so never committed.
+def seek_from_committed_or_start(continuity: Continuity) -> None:
+    """Every seek to the committed offsets tells ``continuity`` where each partition starts.
 
-    While the flow is stopped (a rebalance, or shutting down on SIGTERM) or for a record of an
-    older group generation, Faust's stream iterator skips the record *and acks it*; the
-    commit that follows (the last one, on shutdown) then goes past a record nobody processed.
-    The verifier caught it: a SIGTERM run committed ``orders-enriched`` past a created order
-    that was never applied, and its status changes were dead-lettered as ``unknown_order``.
-    Here such an ack only releases the record (so rebalances do not wait for it); its offset
-    stays uncommitted and the record is read again. A record processed while a rebalance
-    began is released the same way and read again too, which the tables' replay checks
-    absorb. Faust's Cython iterator inlines the ack, so the pure-Python one is used.
+    aiokafka's ``seek_to_committed`` leaves a partition with nothing committed (or 0) where the
+    fetcher was: after a kill -9 a fresh topic's dropped records were then never delivered.
+    ``consumer_auto_offset_reset`` is "earliest", so such partitions start from the beginning.
     """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    async def seek_to_committed(self: AIOKafkaConsumerThread) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+
+        async def seek() -> Mapping[TP, int]:
+            committed = await consumer.seek_to_committed()
+            unset = [
+                tp for tp, off in committed.items() if not off and not continuity.exempt(tp.topic)
+            ]
+            positions = {tp: off for tp, off in committed.items() if off}
+            if unset:
+                await consumer.seek_to_beginning(*unset)
+                positions.update(await consumer.beginning_offsets(unset))
+            continuity.restart({TP(tp.topic, tp.partition): off for tp, off in positions.items()})
+            return committed  # type: ignore[no-any-return]
+
+        return await self.call_thread(seek)  # type: ignore[no-any-return]
+
+    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+
+
+def install(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
+    """Install every guard on Faust; ``on_refetch(tp, missing, seen)`` per seek back."""
     from faust import streams
     from faust.events import Event
+    from faust.transport.consumer import Consumer
     from faust.types.tuples import ack_lock
     from mode.utils.futures import notify
 
+    def is_changelog(topic: str) -> bool:
+        return topic in {t.changelog_topic.get_topic_name() for t in app.tables.values()}
+
+    continuity = Continuity(exempt=is_changelog)
+
+    seek_from_committed_or_start(continuity)
+
+    original_getmany = Consumer.getmany
+
+    def getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        return filtered(original_getmany(self, timeout), continuity, self.seek, on_refetch)
+
+    Consumer.getmany = getmany  # type: ignore[method-assign,assignment]
+
+    original_new_offset = Consumer._new_offset
+
+    def _new_offset(self: Consumer, tp: TP) -> int | None:
+        if not continuity.may_commit(tp, self._acked[tp]):
+            return None  # the first offset to commit is not processed yet
+        offset: int | None = original_new_offset(self, tp)
+        if offset is not None:
+            continuity.committed(tp, offset)
+        return offset
+
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+    # Skipped records are released, never acked. Faust's Cython stream iterator inlines the
+    # ack, so the pure-Python iterator (whose acks go through ``Event.ack``) is used.
     streams._CStreamIterator = None  # type: ignore[attr-defined]
-    original = Event.ack
+    original_ack = Event.ack
 
     def ack(self: Event) -> bool:
         message = self.message
         if not is_skipped(app, message):
-            return original(self)
+            return original_ack(self)
         consumer = app.consumer
         with ack_lock:
             message.acked = True
@@ -158,3 +212,9 @@ def never_commit_skipped(app: App) -> None:
         return False
 
     Event.ack = ack  # type: ignore[method-assign]
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(app: App, revoked: set[TP], **kwargs: object) -> None:
+        continuity.forget(revoked)
+
+    return continuity

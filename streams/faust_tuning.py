@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import cast
 
 from faust import App
 from faust.transport.producer import ProducerBuffer
-from faust.types import TP
 
 
 def keep_root_log_level(app: App, level: str) -> None:
@@ -50,32 +47,3 @@ async def _flush_everything(self: ProducerBuffer) -> None:
 def flush_before_commit() -> None:
     """Make the commit path's flush complete (see ``_flush_everything``)."""
     ProducerBuffer.flush = _flush_everything  # type: ignore[method-assign]
-
-
-def rewind_uncommitted_on_seek(app: App) -> None:
-    """After a rebalance, partitions with nothing committed restart from the beginning too.
-
-    Faust drops the rest of a fetched batch when the generation changes or flow stops, and
-    relies on seeking every partition back to its committed offset. aiokafka's
-    ``seek_to_committed`` skips partitions whose committed offset is missing or 0, so their
-    dropped records were never delivered: after a kill -9 and a rebalance, a fresh input
-    topic's records sat unprocessed and uncommitted for good (found by the verifier; the
-    stall check then restarted the worker, which stalled again). With
-    ``consumer_auto_offset_reset="earliest"`` the right position is the beginning.
-    """
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
-    async def seek_to_committed(self: AIOKafkaConsumerThread) -> Mapping[TP, int]:
-        consumer = self._ensure_consumer()
-
-        async def seek() -> Mapping[TP, int]:
-            committed = await consumer.seek_to_committed()
-            changelogs = {t.changelog_topic.get_topic_name() for t in app.tables.values()}
-            unset = [tp for tp, off in committed.items() if not off and tp.topic not in changelogs]
-            if unset:
-                await consumer.seek_to_beginning(*unset)
-            return cast(Mapping[TP, int], committed)
-
-        return await self.call_thread(seek)
-
-    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]

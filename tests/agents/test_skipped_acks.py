@@ -1,4 +1,4 @@
-"""streams.continuity.never_commit_skipped on the real app: a skipped record is never acked."""
+"""streams.continuity on the real app: a record Faust skips is released, never acked."""
 
 from __future__ import annotations
 

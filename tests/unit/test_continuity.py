@@ -8,7 +8,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.continuity import Continuity, filtered
+from streams.continuity import Continuity, filtered, seek_from_committed_or_start
 
 A, B, LOG = TP("in", 0), TP("in", 1), TP("t-changelog", 0)
 
@@ -63,3 +63,71 @@ async def test_rebalances_and_changelogs_start_afresh() -> None:
     assert out == [(A, 2), (A, 3)] and seeks == []
     out, _, _ = await run(c, (A, 1))  # a seek back (re-read) is passed as well
     assert out == [(A, 1)]
+
+
+async def test_a_seek_rewinds_partitions_with_nothing_committed_and_sets_the_bases() -> None:
+    """aiokafka's ``seek_to_committed`` leaves partitions with no (or a 0) committed offset
+    where the fetcher left them; records Faust dropped mid-batch were then never delivered."""
+    from aiokafka import TopicPartition
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    committed_tp, unset_tp, zero_tp = (TopicPartition("in", p) for p in range(3))
+    changelog_tp = TopicPartition("app-orders-changelog", 0)
+    rewound: list[TopicPartition] = []
+
+    class FakeConsumer:
+        async def seek_to_committed(self) -> dict[TopicPartition, int | None]:
+            return {committed_tp: 7, unset_tp: None, zero_tp: 0, changelog_tp: None}
+
+        async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+            rewound.extend(tps)
+
+        async def beginning_offsets(self, tps: list[TopicPartition]) -> dict:
+            return {tp: 2 for tp in tps}  # retention deleted offsets 0 and 1
+
+    continuity = Continuity(exempt=lambda topic: topic.endswith("-changelog"))
+    saved = AIOKafkaConsumerThread.seek_to_committed
+    try:
+        seek_from_committed_or_start(continuity)
+        thread = object.__new__(AIOKafkaConsumerThread)
+        thread._ensure_consumer = lambda: FakeConsumer()  # type: ignore[method-assign]
+
+        async def call_thread(fn: Any) -> Any:
+            return await fn()
+
+        thread.call_thread = call_thread  # type: ignore[method-assign]
+        result = await thread.seek_to_committed()
+    finally:
+        AIOKafkaConsumerThread.seek_to_committed = saved  # type: ignore[method-assign]
+    assert result[committed_tp] == 7
+    assert sorted(rewound) == [unset_tp, zero_tp]  # changelogs are Faust recovery's business
+    assert continuity.commit_base == {TP("in", 0): 7, TP("in", 1): 2, TP("in", 2): 2}
+    assert continuity.expected == continuity.commit_base
+
+
+def test_commits_start_where_the_last_one_ended() -> None:
+    c = Continuity()
+    c.restart({A: 10})
+    assert not c.may_commit(A, [11, 12])  # Faust would commit 13: offset 10 never processed
+    assert c.may_commit(A, [10, 11, 12])
+    c.committed(A, 13)
+    assert not c.may_commit(A, [14]) and c.may_commit(A, [13, 14])
+    assert c.may_commit(B, [5])  # nothing known about B (no seek recorded): Faust decides
+
+
+async def test_a_jump_at_the_start_is_sought_back_to_the_committed_offset() -> None:
+    c = Continuity()
+    c.restart({A: 10})
+    out, seeks, _ = await run(c, (A, 12))  # 10 and 11 were dropped before reaching us
+    assert out == [] and seeks == [(A, 10)]
+    out, _, _ = await run(c, (A, 10), (A, 11), (A, 12))
+    assert out == [(A, 10), (A, 11), (A, 12)]
+
+
+async def test_offsets_gone_from_the_log_move_the_commit_base_along() -> None:
+    c = Continuity()
+    c.restart({A: 10})
+    await run(c, (A, 15))
+    out, seeks, _ = await run(c, (A, 15))  # the log really starts at 15
+    assert out == [(A, 15)] and seeks == []
+    assert c.may_commit(A, [15])

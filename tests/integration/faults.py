@@ -322,7 +322,15 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "backlog-1m": (backlog, {}),
     "soak": (soak, {}),
 }
-QUICK = ["trouble", "kill-9x5", "sigterm", "rebalance", "state-deleted", "state-deleted-rocksdb"]
+QUICK = [
+    "trouble",
+    "kill-9x5",
+    "kill-9x5-rocksdb",
+    "sigterm",
+    "rebalance",
+    "state-deleted",
+    "state-deleted-rocksdb",
+]
 BROKER = ["broker-sigterm", "broker-sigkill"]
 
 

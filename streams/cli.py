@@ -15,6 +15,7 @@ import orjson
 from rich.console import Console
 from rich.syntax import Syntax
 
+from streams import local_state
 from streams.cli_rules import explain, rules
 from streams.settings import get_settings
 
@@ -48,7 +49,14 @@ def worker() -> None:
     )
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # faust's names
     sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", level]
-    app.main()
+    appdir, tabledir = Path(app.conf.appdir), Path(app.conf.tabledir)
+    local_state.discard_after_crash(appdir, tabledir, settings.store)
+    try:
+        app.main()
+    except SystemExit as exit_:
+        if exit_.code in (0, None):  # Faust stopped, flushed and committed
+            local_state.mark_clean(appdir)
+        raise
 
 
 @main.command("produce-sample")

@@ -411,14 +411,20 @@ async def close_windows(partition: int, now: float) -> None:
         if window.partition != partition:
             continue
         if analytics.is_due(window, now, settings.analytics_lateness_seconds):
+            revision = window.revision
             await topics.analytics.send(
                 key=key.encode(), value=analytics.to_event(window, published_at)
             )
             metrics.analytics_windows_published.labels(
                 window_seconds=str(window.window_seconds)
             ).inc()
-            window.published_revision = window.revision
-            tables.windows[key] = window
+            # Read again: the insight agent may have counted into it during the send (with
+            # RocksDB, writing back the copy read above lost those counts: 3 events in a
+            # state-deleted-rocksdb run); only the revision sent is published.
+            current = tables.windows.get(key)
+            if current is not None and current.published_revision < revision:
+                current.published_revision = revision
+                tables.windows[key] = current
         elif analytics.is_expired(window, now, settings.analytics_retention_seconds):
             del tables.windows[key]
 

@@ -493,6 +493,29 @@ async def test_tick_after_grace_dead_letters_status_of_unknown_order(outputs: Ou
     assert outputs.kwargs("classified") == []
 
 
+async def test_counts_made_while_a_window_is_published_are_kept(outputs: Outputs) -> None:
+    """The insight agent counts into a window while the tick publishes it (an await): the tick
+    must not write back the copy it read (with RocksDB, ``get`` returns a copy)."""
+    start = analytics.window_start(time.time() - 3600, WINDOW_SECONDS)
+    window = analytics.WindowState(window_seconds=WINDOW_SECONDS, start=start, partition=0)
+    window.events, window.revision = 1, 1
+    ot.tables.windows.data[window.key] = window
+
+    async def count_during_send(**kwargs: object) -> None:
+        later = window.model_copy(deep=True)
+        later.events, later.revision, later.last_offset = 2, 2, 7
+        ot.tables.windows.data[window.key] = later
+
+    outputs.analytics.side_effect = count_during_send
+    async with order_book.test_context() as agent:
+        await deliver(agent, tick(time.time()), topic=TICKS, partition=0)
+
+    kept = ot.tables.windows[window.key]
+    assert (kept.events, kept.last_offset) == (2, 7)
+    assert (kept.revision, kept.published_revision) == (2, 1)  # revision 2 not published yet
+    assert outputs.values("analytics")[0].events == 1
+
+
 async def test_tick_publishes_closed_analytics_window_once(outputs: Outputs) -> None:
     timestamp = time.time()
     start = analytics.window_start(timestamp, WINDOW_SECONDS)

@@ -346,7 +346,9 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
         run.env["ORDERTRIAGE_STORE"] = str(store)
     try:
         fn(run, seed, **args)
-        run.settle()
+        # 15 min, or more for big backlogs: the insight agent drains orders.classified last
+        # (about 900k records behind when 1M input events had drained).
+        run.settle(timeout=max(900.0, len(run.inputs.sent) / 250))
         report = run.verify()
     except Exception as exc:  # the table still gets a row; the run's logs stay in tmp
         report = Report(events=len(run.inputs.sent))

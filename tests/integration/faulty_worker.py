@@ -10,7 +10,7 @@
   ``FAULT_MARKER`` records it) between two table writes of one event: the customer's new totals
   reach the changelog, the record of which event counted the order does not (it is taken out of
   the producer's buffer, as a crash between the two sends would lose it), nothing is committed.
-  Recovery must not keep the half.
+  The replay of the uncommitted input must repair the missing record without counting twice.
 
 ``kill -USR1 PID`` prints every asyncio task's await chain and the consumer's partition state
 to the worker's log (how the lost-records-after-a-rebalance bug was found).

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import codecs
 from streams import continuity as input_continuity
+from streams.backpressure import Backpressure, Valve
 from streams.classify.rules import RuleSet
 from streams.deadletters import DeadLetters
 from streams.faust_metrics import setup_faust_metrics
@@ -18,7 +19,7 @@ from streams.metrics import Metrics
 from streams.rulebook import Rulebook
 from streams.settings import get_settings
 from streams.tables import Tables
-from streams.topics import Topics
+from streams.topics import CLASSIFIED, Topics
 
 settings = get_settings()
 codecs.register()
@@ -35,6 +36,10 @@ app = faust.App(
     # double each worker's memory.
     table_standby_replicas=0,
     consumer_auto_offset_reset="earliest",
+    # Records handed to the streams per fetch loop turn. Unbounded (Faust's default), one turn
+    # takes every partition's whole prefetched response (~20k records on a backlog), which
+    # backpressure (streams/backpressure.py) can no longer hold back; Kafka's own default.
+    broker_max_poll_records=500,
     # Faust creates its topics while the consumer subscribes; when a just-created topic is
     # not yet in the metadata, aiokafka skips it ("Ignoring missing topic") until the next
     # refresh: 5 minutes by default, seen as a stalled fresh deployment. 5 s bounds that.
@@ -74,6 +79,18 @@ rulebook = Rulebook(
 
 topics = Topics(app, settings)
 tables = Tables(app, settings)
+backpressure = Backpressure(
+    app,
+    Valve(settings.backpressure_records),
+    inputs={topics.created.get_topic_name(), topics.status_changed.get_topic_name()},
+    internal={
+        topics.by_customer.get_topic_name(),
+        topics.enriched.get_topic_name(),
+        settings.topic(CLASSIFIED),
+        settings.internal_topic("insight-customers"),
+    },
+    position=continuity.expected.get,
+)
 
 
 deadletters = DeadLetters(
@@ -89,6 +106,7 @@ from streams import agents, web  # noqa: E402
 __all__ = [
     "agents",
     "app",
+    "backpressure",
     "deadletters",
     "metrics",
     "registry",

@@ -38,6 +38,9 @@ class Metrics:
     overdue_orders: Gauge
     consumer_lag_records: Gauge
     stalled_seconds: Gauge
+    backpressure_waiting_records: Gauge
+    inputs_held: Gauge
+    input_holds: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -189,6 +192,21 @@ class Metrics:
             stalled_seconds=Gauge(
                 f"{p}stalled_seconds",
                 "How long a topic with waiting records has committed nothing (0 = moving).",
+                registry=registry,
+            ),
+            backpressure_waiting_records=Gauge(
+                f"{p}backpressure_waiting_records",
+                "Internal-topic records assigned here and not read yet (what backpressure sees).",
+                registry=registry,
+            ),
+            inputs_held=Gauge(
+                f"{p}inputs_held",
+                "1 while input topics are not read because internal topics are backed up.",
+                registry=registry,
+            ),
+            input_holds=Counter(
+                f"{p}input_holds",
+                "Times input topics were held for backed-up internal topics (backpressure).",
                 registry=registry,
             ),
         )

@@ -8,7 +8,7 @@ broker-side check sees: the member keeps heartbeating while nothing is processed
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -32,16 +32,22 @@ class Progress:
             p.since = now
 
     def observe(
-        self, now: float, offsets: Mapping[Hashable, tuple[int | None, int | None]]
+        self,
+        now: float,
+        offsets: Mapping[Hashable, tuple[int | None, int | None]],
+        held: Collection[Hashable] = (),
     ) -> None:
-        """``offsets``: partition -> (committed offset, high-water mark), either unknown (None)."""
+        """``offsets``: partition -> (committed offset, high-water mark), either unknown (None).
+
+        ``held`` partitions are not read on purpose (backpressure): their clocks restart.
+        """
         total = 0
         seen: dict[Hashable, _Partition] = {}
         for tp, (committed, highwater) in offsets.items():
             known = self.partitions.get(tp)
             lag = max(0, highwater - (committed or 0)) if highwater is not None else 0
             total += lag
-            if known is None or committed != known.committed or lag == 0:
+            if known is None or committed != known.committed or lag == 0 or tp in held:
                 seen[tp] = _Partition(committed, now, lag)
             else:
                 known.lag = lag

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     report_dir: Path = Field(
         default=Path(".cache/reports"), description="where reports (HTML and CSV) are written"
     )
+    backpressure_records: int = Field(
+        default=5000,
+        ge=0,
+        description=(
+            "internal-topic records waiting here above which input topics are not read"
+            " (until half that); 0 = off"
+        ),
+    )
     stall_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -40,6 +40,7 @@ async def watch_progress() -> None:
             for tp in consumer.assignment()
             if tp.topic in STREAM_TOPICS
         },
+        held=ot.backpressure.held,
     )
     ot.metrics.consumer_lag_records.set(progress.lag)
     ot.metrics.stalled_seconds.set(progress.stalled_seconds(now))

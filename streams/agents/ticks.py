@@ -8,15 +8,17 @@ with that partition's events.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from streams.agents import timers
-from streams.app import app, rulebook, settings, topics
+from streams.app import app, backpressure, metrics, rulebook, settings, topics
 from streams.records import Tick
 from streams.rulebook import follow
 from streams.rules_topic import ensure_topic
 from streams.schedule import ReviewSchedule
 
+log = logging.getLogger("ordertriage.backpressure")
 TICKS = topics.ticks.get_topic_name()
 ENRICHED = topics.enriched.get_topic_name()
 
@@ -53,6 +55,20 @@ async def send_ticks() -> None:
     for tp in app.consumer.assignment():
         if tp.topic == TICKS:
             await topics.ticks.send(value=tick, partition=tp.partition)
+
+
+@app.timer(interval=0.25)
+async def hold_inputs() -> None:
+    """Backpressure: inputs wait while internal topics are backed up (``streams.backpressure``)."""
+    was_held = bool(backpressure.held)
+    try:
+        await backpressure.tick()
+    except Exception:  # a timer's exception would stop the worker; the next tick tries again
+        log.exception("backpressure tick failed")
+    if backpressure.held and not was_held:
+        metrics.input_holds.inc()
+    metrics.inputs_held.set(1 if backpressure.held else 0)
+    metrics.backpressure_waiting_records.set(backpressure.waiting)
 
 
 @app.timer(interval=15.0)

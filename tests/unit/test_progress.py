@@ -53,3 +53,12 @@ def test_stuck_partitions_stall_even_when_their_drained_siblings_are_idle() -> N
     p.observe(0, {**stuck, TP("in", 1): (1885, 1885)})
     p.observe(90, {**stuck, TP("in", 1): (1885, 1885)})
     assert p.stalled_seconds(90) == 90  # partition 1 has nothing to do: no evidence of life
+
+
+def test_partitions_held_by_backpressure_do_not_stall_until_released() -> None:
+    p = Progress()
+    p.observe(0, {"in": (10, 90)}, held={"in"})
+    p.observe(300, {"in": (10, 95)}, held={"in"})  # not read on purpose
+    assert p.lag == 85 and p.stalled_seconds(300) == 0
+    p.observe(310, {"in": (10, 95)})  # released, and still nothing committed
+    assert p.stalled_seconds(400) == 100

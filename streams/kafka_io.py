@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def produce(
@@ -105,3 +107,26 @@ async def read_all(bootstrap: str, topics: list[str], wait_s: float = 30) -> lis
     finally:
         await consumer.stop()
     return values
+
+
+async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """Per topic: records after the group's committed offsets (0 everywhere = all processed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or [])
+        ]
+        ends = await consumer.end_offsets(tps)
+        lag: Counter[str] = Counter()
+        for tp, end in ends.items():
+            done = committed[tp].offset if tp in committed else 0
+            lag[tp.topic] += max(0, end - done)
+        return dict(lag)
+    finally:
+        await admin.close()
+        await consumer.stop()

@@ -26,8 +26,8 @@ from decimal import Decimal
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from streams import kafka_io
 from streams.topics import CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
 from tests.integration.harness import Record, bootstrap
 from tests.integration.verifier import VALID, H, Report, Sent
@@ -69,25 +69,7 @@ async def read_all(topics: list[str]) -> dict[str, list[Record]]:
 
 async def group_lag(group: str, topics: list[str]) -> dict[str, int]:
     """Per topic: records after the group's committed offsets (0 everywhere = all processed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        await consumer._client.force_metadata_update()
-        tps = [
-            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or [])
-        ]
-        ends = await consumer.end_offsets(tps)
-        lag: Counter[str] = Counter()
-        for tp, end in ends.items():
-            done = committed[tp].offset if tp in committed else 0
-            lag[tp.topic] += max(0, end - done)
-        return dict(lag)
-    finally:
-        await admin.close()
-        await consumer.stop()
+    return await kafka_io.group_lag(bootstrap(), group, topics)
 
 
 def missing_dead_letters(sent: list[Sent], prefix: str) -> list[str]:

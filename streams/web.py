@@ -17,10 +17,15 @@ from streams.classify.engine import classify
 from streams.progress import Progress
 
 #: Topics the agents consume; changelogs (read only during recovery) are not stream progress.
-STREAM_TOPICS = {
-    t.get_topic_name()
-    for t in (topics.created, topics.status_changed, topics.by_customer, topics.enriched)
-} | {topics.ticks.get_topic_name()}
+#: The insight agent's topics count too: a stuck insight agent holds the inputs (backpressure).
+STREAM_TOPICS = (
+    {
+        t.get_topic_name()
+        for t in (topics.created, topics.status_changed, topics.by_customer, topics.enriched)
+    }
+    | {topics.ticks.get_topic_name()}
+    | ot.backpressure.internal
+)
 progress = Progress()
 
 

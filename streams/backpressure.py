@@ -7,7 +7,7 @@ backlog the inputs (small records, nothing upstream of them) race ahead and the 
 get a fraction of the fetches: measured on a 1M-event backlog, 567k input records had been
 read when the order book had taken 80k orders and the insight agent 57k classified records;
 status changes waited in the parking table for orders still queued upstream, and ``/stats``
-trailed the orders by half an hour.
+trailed the orders by many minutes.
 
 The valve stops taking input records while the internal topics hold more than
 ``ORDERTRIAGE_BACKPRESSURE_RECORDS`` records this worker has not read yet, and takes them

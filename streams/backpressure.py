@@ -118,9 +118,12 @@ class Backpressure:
         )
         if self.valve.update(self.waiting):
             # Every tick: idempotent, and a rebalance in between may have unpaused them.
+            if not self.held:
+                log.info("holding inputs: %d internal records waiting", self.waiting)
             self.held = set(owned(assignment, self.inputs))
             await _client(app, "pause", self.held)
         elif self.held:
+            log.info("reading inputs again: %d internal records waiting", self.waiting)
             await _client(app, "resume", self.held & set(assignment))
             self.held.clear()
 

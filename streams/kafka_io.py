@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -109,13 +110,27 @@ async def read_all(bootstrap: str, topics: list[str], wait_s: float = 30) -> lis
     return values
 
 
-async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
-    """Per topic: records after the group's committed offsets (0 everywhere = all processed)."""
+@asynccontextmanager
+async def admin_and_consumer(
+    bootstrap: str,
+) -> AsyncIterator[tuple[AIOKafkaAdminClient, AIOKafkaConsumer]]:
+    """An admin client and a group-less consumer (for offsets), both started, both closed."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await admin.start()
-    await consumer.start()
     try:
+        await consumer.start()
+        try:
+            yield admin, consumer
+        finally:
+            await consumer.stop()
+    finally:
+        await admin.close()
+
+
+async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """Per topic: records after the group's committed offsets (0 everywhere = all processed)."""
+    async with admin_and_consumer(bootstrap) as (admin, consumer):
         committed = await admin.list_consumer_group_offsets(group)
         await consumer._client.force_metadata_update()
         tps = [
@@ -127,6 +142,3 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, 
             done = committed[tp].offset if tp in committed else 0
             lag[tp.topic] += max(0, end - done)
         return dict(lag)
-    finally:
-        await admin.close()
-        await consumer.stop()

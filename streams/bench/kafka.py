@@ -11,6 +11,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.kafka_io import admin_and_consumer
+
 Record = ConsumerRecord[bytes, bytes]
 
 #: Outputs are stamped by the broker when appended: end-to-end latency is then the input's
@@ -87,11 +89,7 @@ async def read_until(
 
 async def records_written(bootstrap: str, token: str, exclude: set[str]) -> dict[str, int]:
     """Records in every topic whose name holds ``token`` (a run's own topics), but ``exclude``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
+    async with admin_and_consumer(bootstrap) as (admin, consumer):
         names = [t for t in await admin.list_topics() if token in t and t not in exclude]
         tps = [
             TopicPartition(d["topic"], p["partition"])
@@ -104,6 +102,3 @@ async def records_written(bootstrap: str, token: str, exclude: set[str]) -> dict
         for tp in tps:
             counts[tp.topic] = counts.get(tp.topic, 0) + end[tp] - begin[tp]
         return counts
-    finally:
-        await consumer.stop()
-        await admin.close()

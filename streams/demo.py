@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from streams.kafka_io import produce, records
+from streams.kafka.io import produce, records
 from streams.sample import SampleStream
 from streams.settings import get_settings
 from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS

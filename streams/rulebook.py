@@ -13,11 +13,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from schemas.events import RulesPublished
 from streams.classify.rules import RuleSet, RuleSetError
+from streams.kafka import clients
 from streams.metrics import Metrics
 
 log = logging.getLogger("ordertriage.rules")
@@ -79,9 +80,7 @@ class Rulebook:
 async def follow(rulebook: Rulebook, bootstrap: str, topic: str) -> None:
     """Read ``topic`` from the beginning, set ``ready`` at its end, then keep following."""
     tp = TopicPartition(topic, 0)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
-    )
+    consumer = clients.consumer(bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         consumer.assign([tp])

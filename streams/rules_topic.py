@@ -11,13 +11,14 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
 from schemas.events import RulesPublished
 from streams.classify.rules import RuleSet, RuleSetError
+from streams.kafka import clients
 from streams.settings import Settings
 from streams.topics import RULES, RULES_TOPIC_CONFIG
 
@@ -44,7 +45,7 @@ def make_record(path: Path, by: str, comment: str | None) -> RulesPublished:
 
 async def ensure_topic(settings: Settings) -> str:
     name = settings.topic(RULES)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = clients.admin(settings.bootstrap)
     await admin.start()
     try:
         topic = NewTopic(
@@ -61,9 +62,7 @@ async def ensure_topic(settings: Settings) -> str:
 async def publish(settings: Settings, record: RulesPublished) -> int:
     """Send ``record``; returns its offset on the rules topic."""
     name = await ensure_topic(settings)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True
-    )
+    producer = clients.producer(settings.bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         key = f"{record.published_at.isoformat()}|{record.version}".encode()
@@ -76,7 +75,7 @@ async def publish(settings: Settings, record: RulesPublished) -> int:
 async def send_raw(settings: Settings, value: bytes, key: bytes = b"raw") -> None:
     """Put arbitrary bytes on the rules topic (tests: what workers do with a bad record)."""
     name = await ensure_topic(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = clients.producer(settings.bootstrap, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(name, value, key=key)
@@ -88,7 +87,7 @@ async def history(settings: Settings) -> list[tuple[int, RulesPublished | None, 
     """Every record on the rules topic: (offset, record or None, problem if invalid)."""
     name = await ensure_topic(settings)
     tp = TopicPartition(name, 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    consumer = clients.consumer(settings.bootstrap, enable_auto_commit=False)
     await consumer.start()
     out: list[tuple[int, RulesPublished | None, str]] = []
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 import httpx
 
-from streams.kafka_io import group_lag, produce, records
+from streams.kafka.io import group_lag, produce, records
 from streams.sample import SampleStream
 from streams.settings import get_settings
 from streams.topics import CLASSIFIED, CREATED, STATUS_CHANGED

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from streams.kafka_io import records
+from streams.kafka.io import records
 from streams.settings import Settings
 from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
 

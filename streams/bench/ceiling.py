@@ -15,21 +15,22 @@ import asyncio
 
 import click
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.kafka import clients
 
 
 async def copy_loop(
     bootstrap: str, inputs: list[str], group: str, out: str, extra: str, fanout: float
 ) -> None:
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
+        bootstrap,
         *inputs,
-        bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=10,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = clients.producer(bootstrap, acks="all", linger_ms=2)
     await consumer.start()
     await producer.start()
     owed = 0.0  # copies owed beyond the first, carried between records

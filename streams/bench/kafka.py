@@ -7,11 +7,12 @@ import contextlib
 import time
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.kafka_io import admin_and_consumer
+from streams.kafka import clients
+from streams.kafka.io import admin_and_consumer
 
 Record = ConsumerRecord[bytes, bytes]
 
@@ -23,7 +24,7 @@ APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 async def create_topics(
     bootstrap: str, names: Iterable[str], partitions: int, config: dict[str, str] | None = None
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap)
     await admin.start()
     try:
         new = [NewTopic(n, partitions, 1, topic_configs=config or {}) for n in names]
@@ -37,7 +38,7 @@ async def produce_timed(
     bootstrap: str, records: list[tuple[str, bytes, bytes]], rate: float
 ) -> list[int]:
     """Produce ``records`` at ``rate`` per second; returns each record's create time (ms)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    producer = clients.producer(bootstrap, acks="all", linger_ms=1)
     await producer.start()
     stamps: list[int] = []
     started = time.monotonic()
@@ -60,9 +61,9 @@ async def read_until(
     bootstrap: str, topics: list[str], expected: int, limit_s: float, idle: float = 60.0
 ) -> list[Record]:
     """Every record of ``topics`` from the beginning, until ``expected`` or idle/timeout."""
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
+        bootstrap,
         *topics,
-        bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         metadata_max_age_ms=1000,

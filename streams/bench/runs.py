@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.bench import kafka, measure, systems
 from streams.bench.workload import Workload
-from streams.kafka_io import produce
+from streams.kafka import clients
+from streams.kafka.io import produce
 from streams.topics import CREATED
 
 
@@ -112,9 +112,9 @@ async def _warm_up(space: systems.RunSpace, bootstrap: str, deadline_s: float) -
     returns how many were sent."""
     probes = Workload(events=500, seed=99, order_prefix="WU").records(space.prefix)
     created = (r for r in probes if r[0].endswith(CREATED))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(
-        space.classified, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    producer = clients.producer(bootstrap)
+    consumer = clients.consumer(
+        bootstrap, space.classified, auto_offset_reset="earliest",
         enable_auto_commit=False, fetch_max_wait_ms=50, metadata_max_age_ms=1000,
     )  # fmt: skip
     await producer.start()

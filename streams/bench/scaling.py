@@ -34,7 +34,7 @@ from streams.classify.engine import classify_created
 from streams.classify.facts import OrderFacts
 from streams.classify.notify import newly_fired
 from streams.classify.rules import RuleSet
-from streams.kafka_io import produce
+from streams.kafka.io import produce
 from streams.records import OrderState
 from streams.settings import get_settings
 from streams.topics import CREATED

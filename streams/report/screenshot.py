@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streams.demo import start_worker
-from streams.kafka_io import produce, records
+from streams.kafka.io import produce, records
 from streams.report.build import build
 from streams.sample import SampleStream
 from streams.settings import Settings

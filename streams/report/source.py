@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from pydantic import BaseModel
 
 from schemas.events import ClassifiedOrder
+from streams.kafka import clients
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,7 +28,7 @@ async def read_records(bootstrap: str, topic: str, since: datetime, model: type[
     tps = await _partitions(bootstrap, topic)
     if not tps:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = clients.consumer(bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -55,7 +55,7 @@ async def read_records(bootstrap: str, topic: str, since: datetime, model: type[
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap)
     await admin.start()
     try:
         # Listed first: describing a missing topic would auto-create it on most brokers.

@@ -27,7 +27,7 @@ from decimal import Decimal
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams import kafka_io
+from streams.kafka import io as kafka_io
 from streams.topics import CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
 from tests.integration.harness import Record, bootstrap
 from tests.integration.verifier import VALID, H, Report, Sent

@@ -31,7 +31,7 @@ from schemas.events import OrderCreated
 from streams.agents import customers, orders
 from streams.app import app, tables
 from streams.classify.customers import CustomerSnapshot
-from streams.cli import main
+from streams.cli.main import main
 from streams.records import EnrichedOrder, Source
 
 _on_created = orders.on_created

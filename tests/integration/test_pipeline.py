@@ -12,7 +12,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from streams.kafka_io import produce
+from streams.kafka.io import produce
 from streams.sample import SampleStream
 from tests.integration import events as ev
 from tests.integration.harness import (

@@ -14,7 +14,7 @@ from streams.classify import engine
 from streams.classify.backtest import diff, replay
 from streams.classify.notify import newly_fired
 from streams.classify.rules import RuleSet, default_text
-from streams.cli import main
+from streams.cli.main import main
 from tests.unit.conftest import (
     FACTS,
     NOW,

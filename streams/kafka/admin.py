@@ -16,8 +16,10 @@ import contextlib
 import time
 from collections.abc import Iterable, Mapping
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.kafka import clients
 
 
 async def ensure_topics(
@@ -31,7 +33,7 @@ async def ensure_topics(
 ) -> None:
     """Create the missing ones of ``names``; return once the broker describes all of them."""
     wanted = sorted(set(names))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -122,7 +122,7 @@ def _events_from_file(path: Path) -> Iterator[bytes]:
 
 
 def _events_from_topics(topics: tuple[str, ...]) -> Iterator[bytes]:
-    from streams.kafka_io import read_all
+    from streams.kafka.io import read_all
 
     yield from asyncio.run(read_all(get_settings().bootstrap, list(topics)))
 

@@ -8,8 +8,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.kafka import clients
 
 
 async def produce(
@@ -19,9 +21,7 @@ async def produce(
     rate: float = 0.0,
 ) -> int:
     """Produce ``records`` (paced to ``rate`` per second when > 0); returns how many."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-    )
+    producer = clients.producer(bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     sent = 0
     started = time.monotonic()
@@ -53,9 +53,9 @@ async def records(
     """Every record of ``topics`` (all partitions, no consumer group); stops after idling."""
     # No consumer group: subscribe() assigns every partition, and metadata refreshes until
     # the topics exist (the worker creates its outputs when it starts).
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
+        bootstrap,
         *topics,
-        bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         metadata_max_age_ms=2000,
@@ -82,9 +82,9 @@ async def read_all(bootstrap: str, topics: list[str], wait_s: float = 30) -> lis
     Within a partition the order is kept (so each order's events stay in order).
     """
     # No group: subscribing assigns every partition of the topics, from the beginning.
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
+        bootstrap,
         *topics,
-        bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         metadata_max_age_ms=1000,
@@ -115,8 +115,8 @@ async def admin_and_consumer(
     bootstrap: str,
 ) -> AsyncIterator[tuple[AIOKafkaAdminClient, AIOKafkaConsumer]]:
     """An admin client and a group-less consumer (for offsets), both started, both closed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = clients.admin(bootstrap)
+    consumer = clients.consumer(bootstrap, enable_auto_commit=False)
     await admin.start()
     try:
         await consumer.start()

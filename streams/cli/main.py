@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from streams import local_state
-from streams.cli_rules import explain, rules
+from streams.cli.rules import explain, rules
 from streams.settings import get_settings
 
 console = Console()
@@ -36,7 +36,7 @@ def worker() -> None:
     # does: without this the worker ran on the pure-Python loop (profiled: ~12% of its CPU).
     mode.loop.use("uvloop")
     from streams.app import app, settings
-    from streams.kafka_admin import ensure_topics
+    from streams.kafka.admin import ensure_topics
 
     subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
     asyncio.run(
@@ -66,7 +66,7 @@ def worker() -> None:
 @click.option("--bad-share", default=0.03, show_default=True, help="share of bad records")
 def produce_sample(count: int, rate: float, seed: int | None, bad_share: float) -> None:
     """Produce a realistic, seeded stream of orders and status changes."""
-    from streams.kafka_io import produce
+    from streams.kafka.io import produce
     from streams.sample import SampleStream
 
     settings = get_settings()
@@ -90,7 +90,7 @@ def tail(
     topic: str, from_beginning: bool, max_records: int | None, idle_timeout: float | None
 ) -> None:
     """Pretty-print the records of TOPIC (values as JSON, dead-letter reasons from headers)."""
-    from streams.kafka_io import records
+    from streams.kafka.io import records
 
     settings = get_settings()
 
@@ -134,7 +134,7 @@ def tail(
 @click.option("--publish", is_flag=True, help="also publish the report event on orders.reports")
 def report(period: str, out_dir: Path | None, end: datetime | None, publish: bool) -> None:
     """Write the report of the trailing day or week, read from the classified topic."""
-    from streams.kafka_io import produce
+    from streams.kafka.io import produce
     from streams.report.build import build
     from streams.report.figures import PeriodName
     from streams.topics import REPORTS
@@ -190,6 +190,3 @@ def print_record(
 
 main.add_command(rules)
 main.add_command(explain)
-
-if __name__ == "__main__":
-    main()

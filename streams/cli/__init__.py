@@ -1,0 +1,1 @@
+"""The ``ordertriage`` command line: one click group, a module per command family."""

@@ -28,16 +28,16 @@ install: $(STAMP) $(PEER_STAMP) ## create .venv with the pinned dependencies (re
 
 # The benchmark's peer (a Quix Streams app) needs pydantic < 2.14, so it gets its own venv with
 # the project's pure core installed without dependencies.
-$(PEER_STAMP): streams/bench/peer.lock $(STAMP)
+$(PEER_STAMP): streams/tools/bench/peer.lock $(STAMP)
 	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
-	$(BIN)/uv pip sync --quiet --python $(PEER_VENV)/bin/python streams/bench/peer.lock
+	$(BIN)/uv pip sync --quiet --python $(PEER_VENV)/bin/python streams/tools/bench/peer.lock
 	$(BIN)/uv pip install --quiet --python $(PEER_VENV)/bin/python --no-deps -e .
 	touch $@
 
 .PHONY: lock
 lock: ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile --quiet streams/bench/peer.in --python-version 3.11 -o streams/bench/peer.lock
+	$(BIN)/uv pip compile --quiet streams/tools/bench/peer.in --python-version 3.11 -o streams/tools/bench/peer.lock
 
 .PHONY: tools
 tools: ## Debian packages the tests use (promtool, from the prometheus package)
@@ -70,7 +70,7 @@ demo: install ## broker + worker + sample orders + live summary (Ctrl-C stops it
 	@was_running=$$($(KAFKA) status >/dev/null 2>&1 && echo yes); \
 	$(KAFKA) start && $(KAFKA) wait-ready || exit 1; \
 	trap '[ -n "$$was_running" ] || $(KAFKA) stop' EXIT; \
-	$(BIN)/python -m streams.demo
+	$(BIN)/python -m streams.tools.demo
 
 .PHONY: test
 test: install tools broker ## unit, agent and integration tests (starts the local broker)
@@ -78,15 +78,15 @@ test: install tools broker ## unit, agent and integration tests (starts the loca
 
 .PHONY: throughput
 throughput: install broker ## orders/s through one worker on the local broker (median of 3 runs)
-	$(BIN)/python -m streams.throughput --orders $${ORDERS:-5000} --runs $${RUNS:-3}
+	$(BIN)/python -m streams.tools.throughput --orders $${ORDERS:-5000} --runs $${RUNS:-3}
 
 .PHONY: bench
 bench: install broker ## ordertriage vs a plain aiokafka ceiling vs a Quix Streams peer (~10 min)
-	$(BIN)/python -m streams.bench --events $${EVENTS:-20000} --runs $${RUNS:-3}
+	$(BIN)/python -m streams.tools.bench --events $${EVENTS:-20000} --runs $${RUNS:-3}
 
 .PHONY: bench-scaling
 bench-scaling: install broker ## 1 vs 2 workers; recovery time and memory by state size and store
-	$(BIN)/python -m streams.bench.scaling --events $${EVENTS:-20000} --orders $${ORDERS:-0,100000}
+	$(BIN)/python -m streams.tools.bench.scaling --events $${EVENTS:-20000} --orders $${ORDERS:-0,100000}
 
 .PHONY: faults
 faults: install broker ## fault scenarios judged by the verifier (kills, rebalances, broker outages), ~15 min
@@ -101,10 +101,11 @@ backlog: install broker ## a 1,000,000-event backlog drained by one worker; peak
 	$(BIN)/python -m tests.integration.faults backlog-1m --backlog-events $${EVENTS:-1000000}
 
 .PHONY: lint
-lint: install ## ruff, mypy strict on the core and schemas, exported JSON Schema freshness
+lint: install ## ruff, mypy strict on the core and schemas, architecture contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 .PHONY: schemas
 schemas: install ## re-export the JSON Schema files in schemas/json/

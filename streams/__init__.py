@@ -1,0 +1,1 @@
+"""ordertriage: a streaming classifier for sales orders (layout in docs/architecture.md)."""

@@ -114,7 +114,7 @@ class Metrics:
             ),
             refetched_offsets=Counter(
                 f"{p}refetched_offsets",
-                "Input offsets Faust's fetch loop skipped, read again (streams/continuity.py).",
+                "Input offsets Faust's fetch loop skipped, read again (runtime/continuity.py).",
                 ["topic"],
                 registry=registry,
             ),

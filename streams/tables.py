@@ -12,7 +12,7 @@ class Tables:
     def __init__(self, app: App, settings: Settings) -> None:
         def table(name: str, value_serializer: str, help_: str) -> TableT:
             # Faust derives serializers only from faust.Record types; ours are pydantic
-            # codecs (streams.codecs), given to the table, its store and its changelog.
+            # codecs (streams.runtime.codecs), given to the table, its store and its changelog.
             created = app.Table(
                 name, key_type=str, partitions=settings.topic_partitions, help=help_
             )

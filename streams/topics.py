@@ -1,4 +1,23 @@
-"""Every topic, declared once. Input topics are read as raw bytes and decoded by the agents."""
+"""Every topic, declared once, and the hops between the stages of a worker.
+
+::
+
+    orders.created ──ingest-created──> <app>-orders-by-customer (key: customer id)
+        ──customer-history──> <app>-orders-enriched (key: order id) ─┐
+    orders.status-changed ───────────────────────────────────────────┤ order-book
+    <app>-ticks (the worker's clock) ────────────────────────────────┘   │
+        ┌────────────────────────────────────────────────────────────────┘
+        ├──> orders.classified ─┐
+        │   <app>-insight-ticks ┴─insight──> insight tables, analytics windows
+        │        ├──> orders.analytics (closed windows, on its ticks)
+        │        └──> <app>-insight-customers (key: customer id) ──insight-customers──>
+        ├──> orders.notifications
+        └──> orders.deadletter (any stage: what cannot be processed, with the reason)
+    orders.reports <── the scheduled report job (the leader only)
+
+Input topics are read as raw bytes and decoded by the agents; internal records are pydantic
+models (``streams.records``) encoded by the codecs in ``streams.runtime.codecs``.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +68,23 @@ class Topics:
             s.internal_topic("orders-enriched"), value_serializer="enriched_order"
         )
         self.ticks = topic(s.internal_topic("ticks"), value_serializer="tick")
+        # The insight stage reads our own classified records back as bytes (one decode), with
+        # its own clock for publishing the analytics windows it counts, and re-keys each
+        # created order's segment by customer, beside the customers table.
+        self.insight_ticks = topic(s.internal_topic("insight-ticks"), value_serializer="tick")
+        self.insight_stream = app.topic(
+            s.topic(CLASSIFIED),
+            self.insight_ticks.get_topic_name(),
+            key_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.topic_partitions,
+            replicas=settings.topic_replication_factor,
+            internal=True,
+        )
+        self.insight_customers = topic(
+            s.internal_topic("insight-customers"), value_serializer="customer_seen"
+        )
         # One stream for everything keyed by order id, so one agent owns each order's state.
         self.order_stream = app.topic(
             self.enriched.get_topic_name(),
@@ -61,6 +97,24 @@ class Topics:
             replicas=settings.topic_replication_factor,
             internal=True,  # declares all three names before the consumer subscribes
         )
+
+    @property
+    def input_names(self) -> set[str]:
+        """The upstream topics: what backpressure holds while internal topics pile up."""
+        return {self.created.get_topic_name(), self.status_changed.get_topic_name()}
+
+    @property
+    def internal_names(self) -> set[str]:
+        """Topics one stage of this worker writes and a later stage reads."""
+        return {
+            t.get_topic_name()
+            for t in (self.by_customer, self.enriched, self.classified, self.insight_customers)
+        }
+
+    @property
+    def tick_names(self) -> set[str]:
+        """The worker's clocks: one per stage that has timed work."""
+        return {self.ticks.get_topic_name(), self.insight_ticks.get_topic_name()}
 
     @property
     def outputs(self) -> list[TopicT]:

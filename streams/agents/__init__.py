@@ -1,6 +1,40 @@
-"""Thin agents, one module per input stream; importing this package registers them."""
+"""Thin agents, one module per stream, registered on a worker by ``register``.
+
+Each agent decodes, calls the pure core (``streams.classify``) and sends; the small modules
+beside them hold what an agent delegates (parking, outputs, timers, re-classification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from streams.agents import created, customers, insight, orders, ticks
-from streams.report import job as report_job
+from streams.agents.created import Ingest
+from streams.agents.customers import CustomerHistory
+from streams.agents.insight import Insight
+from streams.agents.orders import OrderBook
+from streams.app import Worker
+from streams.report import job
 
-__all__ = ["created", "customers", "insight", "orders", "report_job", "ticks"]
+
+@dataclass
+class Agents:
+    """The agents of one worker (tests reach their state through this)."""
+
+    ingest: Ingest
+    customers: CustomerHistory
+    orders: OrderBook
+    insight: Insight
+
+
+def register(w: Worker) -> Agents:
+    """Every agent, timer and task of a worker, on ``w.app``."""
+    registered = Agents(
+        ingest=created.register(w),
+        customers=customers.register(w),
+        orders=orders.register(w),
+        insight=insight.register(w),
+    )
+    ticks.register(w, registered.orders.timers)
+    job.register(w)
+    return registered

@@ -8,31 +8,46 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import OrderCreated
-from streams.app import app, deadletters, metrics, settings, topics
-from streams.deadletters import SOURCE_HEADER, source_of
+from streams.app import Worker
+from streams.runtime.deadletters import SOURCE_HEADER, source_of
 
 
-@app.agent(topics.created, name="ingest-created")
-async def ingest_created(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        started = time.perf_counter()
-        metrics.events_consumed.labels(topic=event.message.topic).inc()
-        await deadletters.process(event.message, route)
-        metrics.processing_seconds.labels(topic=event.message.topic).observe(
-            time.perf_counter() - started
+class Ingest:
+    def __init__(self, w: Worker) -> None:
+        self.w = w
+
+    async def run(self, stream: StreamT[bytes]) -> None:
+        metrics, deadletters = self.w.metrics, self.w.deadletters
+        async for event in stream.events():
+            started = time.perf_counter()
+            metrics.events_consumed.labels(topic=event.message.topic).inc()
+            await deadletters.process(event.message, self.route)
+            metrics.processing_seconds.labels(topic=event.message.topic).observe(
+                time.perf_counter() - started
+            )
+
+    async def route(self, message: Message) -> None:
+        """Validate; forward the original bytes keyed by customer, or dead-letter the reason."""
+        created = await self.w.deadletters.decode(
+            OrderCreated, message, max_bytes=self.w.settings.max_value_bytes
+        )
+        if created is None:
+            return
+        source = source_of(message)
+        # The original bytes travel on; the source coordinates ride in a header so a later
+        # dead letter (a duplicate) still points at the record the user produced.
+        await self.w.topics.by_customer.send(
+            key=created.order.customer.customer_id.encode(),
+            value=message.value,
+            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
         )
 
 
-async def route(message: Message) -> None:
-    """Validate; forward the original bytes keyed by customer, or dead-letter with the reason."""
-    created = await deadletters.decode(OrderCreated, message, max_bytes=settings.max_value_bytes)
-    if created is None:
-        return
-    source = source_of(message)
-    # The original bytes travel on; the source coordinates ride in a header so a later
-    # dead letter (a duplicate) still points at the record the user produced.
-    await topics.by_customer.send(
-        key=created.order.customer.customer_id.encode(),
-        value=message.value,
-        headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
-    )
+def register(w: Worker) -> Ingest:
+    ingest = Ingest(w)
+
+    async def ingest_created(stream: StreamT[bytes]) -> None:
+        await ingest.run(stream)
+
+    w.app.agent(w.topics.created, name="ingest-created")(ingest_created)
+    return ingest

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.events import ClassifiedOrder, Status, StatusCategory
-from streams.agents import timers
-from streams.app import metrics, rulebook, settings, tables
+from streams.agents.timers import Timers
+from streams.app import Worker
 from streams.classify import sla
 from streams.classify.engine import reclassify
 from streams.classify.notify import newly_fired
@@ -37,70 +37,75 @@ class Sweep:
     changed: int = 0
 
 
-#: partition -> the sweep running (or last finished) there, on this worker.
-sweeps: dict[int, Sweep] = {}
+class Reclassify:
+    def __init__(self, w: Worker, timers: Timers) -> None:
+        self.w = w
+        self.timers = timers
+        #: partition -> the sweep running (or last finished) there, on this worker.
+        self.sweeps: dict[int, Sweep] = {}
 
-
-def _start(partition: int, review: float | None) -> Sweep:
-    version = rulebook.current.version
-    queue = deque(
-        order_id
-        for order_id, state in list(tables.orders.items())
-        if state.partition == partition
-        and state.facts is not None
-        and state.classification.status_category not in FINISHED
-        and (review is not None or state.classification.rules_version != version)
-    )
-    sweep = Sweep(version, review, queue)
-    old = sweeps.get(partition)
-    metrics.reclassify_pending.inc(len(queue) - (len(old.queue) if old else 0))
-    sweeps[partition] = sweep
-    if queue:
-        why = "scheduled review" if review is not None else f"rules now {version}"
-        log.info("Re-evaluating %d open orders of partition %d (%s)", len(queue), partition, why)
-    return sweep
-
-
-async def sweep(partition: int, tick: Tick, send: Send) -> None:
-    """Re-evaluate the next batch of ``partition``'s open orders, starting a sweep if due."""
-    current = sweeps.get(partition)
-    if tick.review is not None and (current is None or current.review != tick.review):
-        current = _start(partition, tick.review)
-    elif current is None or current.version != rulebook.current.version:
-        current = _start(partition, None)
-    rules = rulebook.current
-    now = datetime.fromtimestamp(tick.now, UTC)  # the tick's time: one as-of per batch
-    had_work = bool(current.queue)
-    for _ in range(min(settings.reclassify_batch_size, len(current.queue))):
-        order_id = current.queue.popleft()
-        metrics.reclassify_pending.dec()
-        state = tables.orders.get(order_id)
-        if state is None or state.facts is None:
-            continue
-        before = state.classification
-        if before.status_category in FINISHED:
-            continue
-        review_at = datetime.fromtimestamp(current.review, UTC) if current.review else None
-        outcome = reclassify(before, state.facts, rules, now=now, review_at=review_at)
-        if outcome is None:
-            metrics.reclassified.labels(outcome="unchanged").inc()
-            continue
-        after = outcome.classification
-        fired = newly_fired(before, after)
-        since = state.status_since or after.occurred_at
-        clocks = sla.start(rules.slas, after.status, since, outcome.facts, state.clocks)
-        state = state.model_copy(
-            update={"classification": after, "notified": fired, "clocks": clocks}
+    def _start(self, partition: int, review: float | None) -> Sweep:
+        version = self.w.rulebook.current.version
+        queue = deque(
+            order_id
+            for order_id, state in list(self.w.tables.orders.items())
+            if state.partition == partition
+            and state.facts is not None
+            and state.classification.status_category not in FINISHED
+            and (review is not None or state.classification.rules_version != version)
         )
-        tables.orders[order_id] = state
-        timers.schedule(partition, order_id, state)
-        await send(after, fired, None)
-        metrics.reclassified.labels(outcome="changed").inc()
-        current.changed += 1
-    if had_work and not current.queue:
-        log.info(
-            "Partition %d re-evaluated under %s: %d orders changed",
-            partition,
-            current.version,
-            current.changed,
-        )
+        sweep = Sweep(version, review, queue)
+        old = self.sweeps.get(partition)
+        self.w.metrics.reclassify_pending.inc(len(queue) - (len(old.queue) if old else 0))
+        self.sweeps[partition] = sweep
+        if queue:
+            why = "scheduled review" if review is not None else f"rules now {version}"
+            log.info(
+                "Re-evaluating %d open orders of partition %d (%s)", len(queue), partition, why
+            )
+        return sweep
+
+    async def sweep(self, partition: int, tick: Tick, send: Send) -> None:
+        """Re-evaluate the next batch of ``partition``'s open orders, starting a sweep if due."""
+        metrics, orders = self.w.metrics, self.w.tables.orders
+        current = self.sweeps.get(partition)
+        if tick.review is not None and (current is None or current.review != tick.review):
+            current = self._start(partition, tick.review)
+        elif current is None or current.version != self.w.rulebook.current.version:
+            current = self._start(partition, None)
+        rules = self.w.rulebook.current
+        now = datetime.fromtimestamp(tick.now, UTC)  # the tick's time: one as-of per batch
+        had_work = bool(current.queue)
+        for _ in range(min(self.w.settings.reclassify_batch_size, len(current.queue))):
+            order_id = current.queue.popleft()
+            metrics.reclassify_pending.dec()
+            state = orders.get(order_id)
+            if state is None or state.facts is None:
+                continue
+            before = state.classification
+            if before.status_category in FINISHED:
+                continue
+            review_at = datetime.fromtimestamp(current.review, UTC) if current.review else None
+            outcome = reclassify(before, state.facts, rules, now=now, review_at=review_at)
+            if outcome is None:
+                metrics.reclassified.labels(outcome="unchanged").inc()
+                continue
+            after = outcome.classification
+            fired = newly_fired(before, after)
+            since = state.status_since or after.occurred_at
+            clocks = sla.start(rules.slas, after.status, since, outcome.facts, state.clocks)
+            state = state.model_copy(
+                update={"classification": after, "notified": fired, "clocks": clocks}
+            )
+            orders[order_id] = state
+            self.timers.schedule(partition, order_id, state)
+            await send(after, fired, None)
+            metrics.reclassified.labels(outcome="changed").inc()
+            current.changed += 1
+        if had_work and not current.queue:
+            log.info(
+                "Partition %d re-evaluated under %s: %d orders changed",
+                partition,
+                current.version,
+                current.changed,
+            )

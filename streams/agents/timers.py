@@ -14,107 +14,106 @@ import time
 from datetime import UTC, datetime
 
 from schemas.events import Notification
-from streams.app import metrics, settings, tables, topics
+from streams.app import Worker
 from streams.classify import sla
 from streams.records import OrderState
 
 log = logging.getLogger("ordertriage.timers")
 
-heaps: dict[int, list[tuple[float, str]]] = {}
 
+class Timers:
+    def __init__(self, w: Worker) -> None:
+        self.w = w
+        self.heaps: dict[int, list[tuple[float, str]]] = {}
 
-def reset() -> None:
-    """Partitions moved: rebuild every heap from the table on its next tick."""
-    heaps.clear()
+    def reset(self) -> None:
+        """Partitions moved: rebuild every heap from the table on its next tick."""
+        self.heaps.clear()
 
+    def wakeup(self, state: OrderState) -> float | None:
+        """When this order needs attention next: an SLA step, or its removal."""
+        times = []
+        due = sla.next_wakeup(state.clocks)
+        if due is not None:
+            times.append(due.timestamp())
+        if state.finished_at is not None:
+            times.append(state.finished_at + self.w.settings.finished_retention_seconds)
+        return min(times) if times else None
 
-def wakeup(state: OrderState) -> float | None:
-    """When this order needs attention next: an SLA step, or its removal."""
-    times = []
-    due = sla.next_wakeup(state.clocks)
-    if due is not None:
-        times.append(due.timestamp())
-    if state.finished_at is not None:
-        times.append(state.finished_at + settings.finished_retention_seconds)
-    return min(times) if times else None
+    def schedule(self, partition: int, order_id: str, state: OrderState) -> None:
+        when = self.wakeup(state)
+        if when is not None and partition in self.heaps:
+            heapq.heappush(self.heaps[partition], (when, order_id))
 
+    def _heap(self, partition: int) -> list[tuple[float, str]]:
+        if partition not in self.heaps:
+            entries = [
+                (when, order_id)
+                for order_id, state in list(self.w.tables.orders.items())
+                if state.partition == partition and (when := self.wakeup(state)) is not None
+            ]
+            heapq.heapify(entries)
+            self.heaps[partition] = entries
+        return self.heaps[partition]
 
-def schedule(partition: int, order_id: str, state: OrderState) -> None:
-    when = wakeup(state)
-    if when is not None and partition in heaps:
-        heapq.heappush(heaps[partition], (when, order_id))
+    async def fire(self, partition: int, now: float) -> None:
+        """Send the SLA steps due by ``now`` and remove finished orders past their retention."""
+        orders = self.w.tables.orders
+        heap = self._heap(partition)
+        at = datetime.fromtimestamp(now, UTC)
+        retention = self.w.settings.finished_retention_seconds
+        while heap and heap[0][0] <= now:
+            _, order_id = heapq.heappop(heap)
+            state = orders.get(order_id)
+            if state is None:
+                continue
+            when = self.wakeup(state)
+            if when is None or when > now:  # stale entry: met, cancelled or already handled
+                if when is not None:
+                    heapq.heappush(heap, (when, order_id))
+                continue
+            if state.finished_at is not None and now >= state.finished_at + retention:
+                del orders[order_id]
+                self.w.metrics.orders_expired.inc()
+                continue
+            clocks, due = sla.fire_due(state.clocks, state.classification, at)
+            state = state.model_copy(update={"clocks": clocks})
+            orders[order_id] = state
+            for step, note in due:
+                await self._send(note, step)
+            self.schedule(partition, order_id, state)
 
+    async def _send(self, note: Notification, step: int) -> None:
+        metrics = self.w.metrics
+        await self.w.topics.notifications.send(key=note.order_id.encode(), value=note)
+        metrics.notifications.labels(kind=note.kind).inc()
+        if step == 0:
+            metrics.sla_breaches.labels(sla=note.rule_id or "").inc()
+        else:
+            metrics.escalations.labels(level=str(step)).inc()
 
-def _heap(partition: int) -> list[tuple[float, str]]:
-    if partition not in heaps:
-        entries = [
-            (when, order_id)
-            for order_id, state in list(tables.orders.items())
-            if state.partition == partition and (when := wakeup(state)) is not None
-        ]
-        heapq.heapify(entries)
-        heaps[partition] = entries
-    return heaps[partition]
-
-
-async def fire(partition: int, now: float) -> None:
-    """Send the SLA steps due by ``now`` and remove finished orders past their retention."""
-    heap = _heap(partition)
-    at = datetime.fromtimestamp(now, UTC)
-    while heap and heap[0][0] <= now:
-        _, order_id = heapq.heappop(heap)
-        state = tables.orders.get(order_id)
-        if state is None:
-            continue
-        when = wakeup(state)
-        if when is None or when > now:  # stale entry: met, cancelled or already handled
-            if when is not None:
-                heapq.heappush(heap, (when, order_id))
-            continue
-        if state.finished_at is not None and now >= (
-            state.finished_at + settings.finished_retention_seconds
-        ):
-            del tables.orders[order_id]
-            metrics.orders_expired.inc()
-            continue
-        clocks, due = sla.fire_due(state.clocks, state.classification, at)
-        state = state.model_copy(update={"clocks": clocks})
-        tables.orders[order_id] = state
-        for step, note in due:
-            await _send(note, step)
-        schedule(partition, order_id, state)
-
-
-async def _send(note: Notification, step: int) -> None:
-    await topics.notifications.send(key=note.order_id.encode(), value=note)
-    metrics.notifications.labels(kind=note.kind).inc()
-    if step == 0:
-        metrics.sla_breaches.labels(sla=note.rule_id or "").inc()
-    else:
-        metrics.escalations.labels(level=str(step)).inc()
-
-
-def observe(owned: set[int]) -> None:
-    """Gauges of open orders per status, their oldest age, and overdue orders (read-only)."""
-    now = time.time()
-    at = datetime.fromtimestamp(now, UTC)
-    counts: dict[str, int] = {}
-    oldest: dict[str, float] = {}
-    overdue = 0
-    for state in list(tables.orders.values()):
-        if state.partition not in owned or state.finished_at is not None:
-            continue
-        status = state.classification.status.value
-        if state.classification.status_category.value in ("completed", "closed"):
-            continue
-        counts[status] = counts.get(status, 0) + 1
-        if state.status_since is not None:
-            age = now - state.status_since.timestamp()
-            oldest[status] = max(oldest.get(status, 0.0), age)
-        overdue += any(c.overdue(at) for c in state.clocks)
-    metrics.open_orders.clear()
-    metrics.oldest_open_seconds.clear()
-    for status, n in counts.items():
-        metrics.open_orders.labels(status=status).set(n)
-        metrics.oldest_open_seconds.labels(status=status).set(oldest.get(status, 0.0))
-    metrics.overdue_orders.set(overdue)
+    def observe(self, owned: set[int]) -> None:
+        """Gauges of open orders per status, their oldest age, and overdue orders (read-only)."""
+        metrics = self.w.metrics
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC)
+        counts: dict[str, int] = {}
+        oldest: dict[str, float] = {}
+        overdue = 0
+        for state in list(self.w.tables.orders.values()):
+            if state.partition not in owned or state.finished_at is not None:
+                continue
+            status = state.classification.status.value
+            if state.classification.status_category.value in ("completed", "closed"):
+                continue
+            counts[status] = counts.get(status, 0) + 1
+            if state.status_since is not None:
+                age = now - state.status_since.timestamp()
+                oldest[status] = max(oldest.get(status, 0.0), age)
+            overdue += any(c.overdue(at) for c in state.clocks)
+        metrics.open_orders.clear()
+        metrics.oldest_open_seconds.clear()
+        for status, n in counts.items():
+            metrics.open_orders.labels(status=status).set(n)
+            metrics.oldest_open_seconds.labels(status=status).set(oldest.get(status, 0.0))
+        metrics.overdue_orders.set(overdue)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +14,8 @@ import orjson
 from rich.console import Console
 from rich.syntax import Syntax
 
-from streams import local_state
 from streams.cli.rules import explain, rules
+from streams.cli.worker import worker
 from streams.settings import get_settings
 
 console = Console()
@@ -27,38 +26,6 @@ def main() -> None:
     """ordertriage: classify sales orders on a Kafka stream."""
 
 
-@main.command()
-def worker() -> None:
-    """Run a worker (Faust) with the settings from the environment."""
-    import mode.loop
-
-    # Faust reads `--loop` from argv only when faust is first imported, which building the app
-    # does: without this the worker ran on the pure-Python loop (profiled: ~12% of its CPU).
-    mode.loop.use("uvloop")
-    from streams.app import app, settings
-    from streams.kafka.admin import ensure_topics
-
-    subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
-    asyncio.run(
-        ensure_topics(
-            settings.bootstrap,
-            subscribed,
-            partitions=settings.topic_partitions,
-            replication=settings.topic_replication_factor,
-        )
-    )
-    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # faust's names
-    sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", level]
-    appdir, tabledir = Path(app.conf.appdir), Path(app.conf.tabledir)
-    local_state.discard_after_crash(appdir, tabledir, settings.store)
-    try:
-        app.main()
-    except SystemExit as exit_:
-        if exit_.code in (0, None):  # Faust stopped, flushed and committed
-            local_state.mark_clean(appdir)
-        raise
-
-
 @main.command("produce-sample")
 @click.option("--count", default=100, show_default=True, help="orders to create")
 @click.option("--rate", default=0.0, help="records per second (0 = as fast as possible)")
@@ -67,7 +34,7 @@ def worker() -> None:
 def produce_sample(count: int, rate: float, seed: int | None, bad_share: float) -> None:
     """Produce a realistic, seeded stream of orders and status changes."""
     from streams.kafka.io import produce
-    from streams.sample import SampleStream
+    from streams.tools.sample import SampleStream
 
     settings = get_settings()
     seed = seed if seed is not None else int(time.time()) % 1_000_000
@@ -161,7 +128,7 @@ def report(period: str, out_dir: Path | None, end: datetime | None, publish: boo
 @click.option("--from-beginning", is_flag=True, help="count from the oldest record")
 def top(once: bool, from_beginning: bool) -> None:
     """Live summary of the output topics: orders/s, mix, notifications, dead letters."""
-    from streams import top as top_view
+    from streams.tools import top as top_view
 
     with contextlib.suppress(KeyboardInterrupt):
         top_view.main(get_settings(), once, from_beginning)
@@ -188,5 +155,6 @@ def print_record(
         console.print(f"  [red]not JSON[/]: {value!r:.300}")
 
 
+main.add_command(worker)
 main.add_command(rules)
 main.add_command(explain)

@@ -30,7 +30,7 @@ def rules() -> None:
 
 def _load(path: str) -> RuleSet:
     """A rule file, or ``@live`` for the set running workers use now (from the rules topic)."""
-    from streams import rules_topic
+    from streams.rules import topic as rules_topic
 
     if path == LIVE:
         record = asyncio.run(rules_topic.live(get_settings()))
@@ -61,7 +61,7 @@ def validate(file: str) -> None:
 @click.option("--comment", help="why, for the audit trail")
 def publish(file: str, by: str | None, comment: str | None) -> None:
     """Validate FILE and publish it: running workers switch to it without a restart."""
-    from streams import rules_topic
+    from streams.rules import topic as rules_topic
 
     try:
         record = rules_topic.make_record(Path(file), rules_topic.publisher_name(by), comment)
@@ -79,7 +79,7 @@ def publish(file: str, by: str | None, comment: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
 def history(as_json: bool) -> None:
     """Every rule set ever published, who published it and when; the live one is marked."""
-    from streams import rules_topic
+    from streams.rules import topic as rules_topic
 
     entries = asyncio.run(rules_topic.history(get_settings()))
     live = max((o for o, rec, problem in entries if rec and not problem), default=None)

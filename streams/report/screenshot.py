@@ -20,11 +20,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.demo import start_worker
 from streams.kafka.io import produce, records
 from streams.report.build import build
-from streams.sample import SampleStream
 from streams.settings import Settings
+from streams.tools.demo import start_worker
+from streams.tools.sample import SampleStream
 from streams.topics import CLASSIFIED
 
 ORDERS = 400

@@ -1,26 +1,21 @@
 """Agent tests on Faust's in-memory test context: no broker, no network.
 
-``streams.app`` builds the app, topics and tables from environment variables when it is first
-imported, so this module sets them (and only for the duration of that import: the
-integration harness copies ``os.environ`` into its worker processes) before anything imports
-the app. Outputs are captured by replacing each output topic's ``send`` with an ``AsyncMock``;
-table writes go to the memory store, and their changelog records stay in the never-started
-producer's buffer.
+The worker is built from settings given here (``streams.app.build``) and its agents are
+registered as the worker command does. Outputs are captured by replacing each output topic's
+``send`` with an ``AsyncMock``; table writes go to the memory store, and their changelog
+records stay in the never-started producer's buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -30,7 +25,10 @@ from faust.types import TP, EventT, StreamT
 from faust.types.agents import AgentTestWrapperT
 from faust.types.tuples import Message
 
-from streams.deadletters import DLQ
+from streams import agents
+from streams.app import build
+from streams.runtime.deadletters import DLQ
+from streams.settings import Settings
 
 APP_ID = "ot-agent-tests"
 GRACE_SECONDS = 5.0
@@ -44,50 +42,23 @@ RETENTION_SECONDS = 100
 PROCESSING_TIMEOUT = 5.0
 
 _DATA_DIR = tempfile.mkdtemp(prefix="ot-agent-tests-")
-#: Variables set (a value) or unset (None) while ``streams.app`` is imported.
-_ENV: dict[str, str | None] = {
-    "KAFKA_BOOTSTRAP": NO_BROKER,
-    "ORDERTRIAGE_APP_ID": APP_ID,
-    "ORDERTRIAGE_TOPIC_PREFIX": "",
-    "ORDERTRIAGE_DATA_DIR": _DATA_DIR,
-    "ORDERTRIAGE_STORE": "memory://",
-    "ORDERTRIAGE_ANALYTICS_WINDOWS": str(WINDOW_SECONDS),
-    "ORDERTRIAGE_ANALYTICS_LATENESS_SECONDS": str(LATENESS_SECONDS),
-    "ORDERTRIAGE_ANALYTICS_RETENTION_SECONDS": "10800",
-    "ORDERTRIAGE_STATUS_GRACE_SECONDS": str(GRACE_SECONDS),
-    "ORDERTRIAGE_DEDUPE_HISTORY": "64",
-    "ORDERTRIAGE_RULES_FILE": None,  # the built-in rules
-    "ORDERTRIAGE_RECLASSIFY_BATCH_SIZE": str(RECLASSIFY_BATCH),
-    "ORDERTRIAGE_RECLASSIFY_CRON": "",
-    "ORDERTRIAGE_FINISHED_RETENTION_SECONDS": str(RETENTION_SECONDS),
-}
-
-
-def _import_app() -> ModuleType:
-    """Import ``streams.app`` under ``_ENV``, then put the environment back as it was."""
-    if "streams.app" in sys.modules:
-        raise RuntimeError(
-            "streams.app was imported before tests/agents/conftest.py could configure it"
-        )
-    from streams.settings import get_settings
-
-    saved = {name: os.environ.get(name) for name in _ENV}
-    _set_env(_ENV)
-    get_settings.cache_clear()
-    try:
-        module = importlib.import_module("streams.app")
-    finally:
-        _set_env(saved)
-        get_settings.cache_clear()  # later callers read their own environment
-    return module
-
-
-def _set_env(values: dict[str, str | None]) -> None:
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+#: The worker under test: settings given here, whatever the environment says.
+SETTINGS = Settings(
+    KAFKA_BOOTSTRAP=NO_BROKER,
+    app_id=APP_ID,
+    topic_prefix="",
+    data_dir=Path(_DATA_DIR),
+    store="memory://",
+    analytics_windows=[WINDOW_SECONDS],
+    analytics_lateness_seconds=LATENESS_SECONDS,
+    analytics_retention_seconds=10800,
+    status_grace_seconds=GRACE_SECONDS,
+    dedupe_history=64,
+    rules_file=None,  # the built-in rules
+    reclassify_batch_size=RECLASSIFY_BATCH,
+    reclassify_cron="",
+    finished_retention_seconds=RETENTION_SECONDS,
+)
 
 
 class Processed(Sensor):
@@ -123,7 +94,8 @@ class Processed(Sensor):
         self._waiting = [w for w in self._waiting if w[0] is not event]
 
 
-ot = _import_app()
+ot = build(SETTINGS)
+AGENTS = agents.register(ot)
 ot.app.finalize()
 assert ot.settings.app_id == APP_ID and ot.settings.store == "memory://"
 assert ot.app.conf.store.scheme == "memory"
@@ -221,7 +193,7 @@ def empty_tables() -> Iterator[None]:
 def default_rules() -> Iterator[None]:
     """The shipped rule set, active and ready (no rules topic without a broker)."""
     from streams.classify.rules import RuleSet
-    from streams.rulebook import Published
+    from streams.rules.rulebook import Published
 
     before = ot.rulebook.active
     ot.rulebook.active = Published(RuleSet.default())

@@ -8,14 +8,13 @@ from unittest.mock import AsyncMock, patch
 
 import pytest
 
-from streams.agents import insight as insight_module
-from streams.insight import state
+from streams.classify import insight as state
 from tests.agents.conftest import deliver, ot
 from tests.unit.test_report_figures import record
 
 pytestmark = pytest.mark.timeout(30)
 
-CLASSIFIED = insight_module.classified.get_topic_name()
+CLASSIFIED = ot.topics.classified.get_topic_name()
 NOW = datetime.now(UTC).replace(microsecond=0)
 AT = NOW.replace(minute=(NOW.minute // 15) * 15, second=0)  # the start of NOW's bucket
 
@@ -23,7 +22,7 @@ AT = NOW.replace(minute=(NOW.minute // 15) * 15, second=0)  # the start of NOW's
 @pytest.fixture
 def customers_send() -> Iterator[AsyncMock]:
     mock = AsyncMock(name="insight-customers.send")
-    with patch.object(insight_module.by_customer, "send", new=mock):
+    with patch.object(ot.topics.insight_customers, "send", new=mock):
         yield mock
 
 
@@ -37,7 +36,7 @@ async def test_each_event_counts_once_and_closed_orders_leave_the_index(
 ) -> None:
     at = AT
     created = record("A", at, customer_id="C-1", customer_segment="vip").model_dump_json().encode()
-    async with insight_module.insight.test_context() as agent:
+    async with ot.app.agents["insight"].test_context() as agent:
         await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=0)
         await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=0)  # our replay
         await deliver(agent, created, topic=CLASSIFIED, key=b"A", offset=5)  # re-sent by orders
@@ -85,7 +84,7 @@ async def test_a_crash_that_kept_only_the_index_is_counted_on_replay(
     """Bucket, window and index are three changelog records: a crash may keep any of them."""
     created = record("B", AT, customer_id="C-2").model_dump_json().encode()
     when = AT.timestamp() + 1
-    async with insight_module.insight.test_context() as agent:
+    async with ot.app.agents["insight"].test_context() as agent:
         await deliver(agent, created, topic=CLASSIFIED, key=b"B", offset=3, timestamp=when)
         windows = window_events()
         assert list(windows.values()) == [1]
@@ -99,10 +98,10 @@ async def test_a_crash_that_kept_only_the_index_is_counted_on_replay(
 
 
 async def test_the_latest_order_sets_the_customer_segment() -> None:
-    topic = insight_module.by_customer.get_topic_name()
+    topic = ot.topics.insight_customers.get_topic_name()
     early = state.CustomerSeen(segment="new", order_id="O1", occurred_at=NOW)
     late = state.CustomerSeen(segment="regular", order_id="O2", occurred_at=NOW.replace(year=2027))
-    async with insight_module.insight_customers.test_context() as agent:
+    async with ot.app.agents["insight-customers"].test_context() as agent:
         await deliver(agent, late.model_dump_json().encode(), topic=topic, key=b"C-1")
         await deliver(agent, early.model_dump_json().encode(), topic=topic, key=b"C-1")
     assert ot.tables.insight_customers["C-1"].segment == "regular"

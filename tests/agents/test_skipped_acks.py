@@ -1,4 +1,4 @@
-"""streams.continuity on the real app: a record Faust skips is released, never acked."""
+"""streams.runtime.continuity on the real app: a record Faust skips is released, never acked."""
 
 from __future__ import annotations
 

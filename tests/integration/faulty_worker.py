@@ -15,8 +15,8 @@
 ``kill -USR1 PID`` prints every asyncio task's await chain and the consumer's partition state
 to the worker's log (how the lost-records-after-a-rebalance bug was found).
 
-The first two wrap the order agent's handling of a created order (``on_created``), the
-narrowest hook that survives changes to the classification functions' signatures.
+The first two wrap the order agent's handling of a created order (``OrderBook.on_created``),
+the narrowest hook that survives changes to the classification functions' signatures.
 Run as ``python -m tests.integration.faulty_worker worker`` with the usual environment.
 """
 
@@ -25,35 +25,43 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from faust import App
+
 from schemas.events import OrderCreated
-from streams.agents import customers, orders
-from streams.app import app, tables
+from streams import agents
+from streams.agents.customers import CustomerHistory
+from streams.agents.orders import OrderBook
+from streams.app import Worker
 from streams.classify.customers import CustomerSnapshot
 from streams.cli.main import main
 from streams.records import EnrichedOrder, Source
 
-_on_created = orders.on_created
-_forward = customers.forward
+_on_created = OrderBook.on_created
+_forward = CustomerHistory.forward
+_register = agents.register
 
 
-async def on_created(enriched: EnrichedOrder, offset: int) -> None:
+async def on_created(self: OrderBook, enriched: EnrichedOrder, offset: int) -> None:
     order_id = enriched.event.order.order_id
     if order_id.startswith("POISON-"):
         raise RuntimeError(f"injected fault classifying {order_id}")
     if order_id.startswith("STALL-"):
         await asyncio.Event().wait()  # never set: the agent is stuck, the process is alive
-    await _on_created(enriched, offset)
+    await _on_created(self, enriched, offset)
 
 
-async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Source) -> None:
+async def forward(
+    self: CustomerHistory, created: OrderCreated, customer: CustomerSnapshot, source: Source
+) -> None:
     marker = Path(os.environ.get("FAULT_MARKER", "/nonexistent/marker"))
     order_id = created.order.order_id
     if order_id == os.environ.get("FAULT_HALF_ORDER") and not marker.exists():  # noqa: ASYNC240
         marker.write_text(created.event_id)  # noqa: ASYNC240
-        buffer = app.producer.buffer
-        second = tables.customer_orders.changelog_topic.get_topic_name()
+        buffer = self.w.app.producer.buffer
+        second = self.w.tables.customer_orders.changelog_topic.get_topic_name()
         kept = []
         while not buffer.pending.empty():
             fut = buffer.pending.get_nowait()
@@ -68,12 +76,26 @@ async def forward(created: OrderCreated, customer: CustomerSnapshot, source: Sou
             "\n".join(f"{m.topic} {m.partition} {m.offset}" for m in sent)
         )
         os.kill(os.getpid(), signal.SIGKILL)
-    await _forward(created, customer, source)
+    await _forward(self, created, customer, source)
 
 
-@app.task
-async def dump_tasks_on_sigusr1() -> None:
+def register(w: Worker) -> agents.Agents:
+    """The worker's agents, plus the SIGUSR1 diagnostics task."""
+    registered = _register(w)
+    w.app.task(dump_tasks_on_sigusr1(w.app))
+    return registered
+
+
+def dump_tasks_on_sigusr1(app: App) -> Callable[[], Awaitable[None]]:
     """``kill -USR1 PID`` prints every asyncio task's stack to stderr (diagnosing hangs)."""
+
+    async def install() -> None:
+        install_dump(app)
+
+    return install
+
+
+def install_dump(app: App) -> None:
     import io
     import sys
 
@@ -127,8 +149,9 @@ async def dump_tasks_on_sigusr1() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 
 
-orders.on_created = on_created  # type: ignore[assignment]
-customers.forward = forward  # type: ignore[assignment]
+OrderBook.on_created = on_created  # type: ignore[method-assign]
+CustomerHistory.forward = forward  # type: ignore[method-assign]
+agents.register = register
 
 if __name__ == "__main__":
     main()

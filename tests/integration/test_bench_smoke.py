@@ -15,7 +15,7 @@ from tests.integration.harness import bootstrap
 def test_bench_smoke_measures_all_three_systems_and_their_outputs_agree(tmp_path: Path) -> None:
     result_path = tmp_path / "result.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "streams.bench", "--events", "300", "--runs", "1",
+        [sys.executable, "-m", "streams.tools.bench", "--events", "300", "--runs", "1",
          "--latency-seconds", "1", "--json", str(result_path)],
         env={**os.environ, "KAFKA_BOOTSTRAP": bootstrap()},
         capture_output=True, text=True, timeout=150,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from streams.kafka.io import produce
-from streams.sample import SampleStream
+from streams.tools.sample import SampleStream
 from tests.integration import events as ev
 from tests.integration.harness import (
     ANALYTICS,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.events import RulesPublished
-from streams import rules_topic
+from streams.rules import topic as rules_topic
 from streams.classify.rules import RuleSet, default_text
 from streams.settings import Settings
 from tests.integration import events as ev

@@ -1,6 +1,6 @@
 """Nothing lost, nothing counted twice: a checker modelled on Kafka Streams' EOS system test.
 
-``Inputs`` produces a seeded stream (``streams.sample``) plus chosen trouble (upstream
+``Inputs`` produces a seeded stream (``streams.tools.sample``) plus chosen trouble (upstream
 duplicates, out-of-order status changes, a zoo of bad records) and records every record the
 broker acknowledged, with what must become of it. After the run, with the workers stopped,
 ``check`` reads every output topic and the tables' changelogs from the beginning and compares
@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.sample import SampleStream
+from streams.tools.sample import SampleStream
 from streams.topics import CREATED, STATUS_CHANGED
 from tests.integration.harness import bootstrap
 

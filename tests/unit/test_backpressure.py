@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from streams.backpressure import Valve, owned, waiting
+from streams.runtime.backpressure import Valve, owned, waiting
 
 
 def test_the_valve_holds_above_the_limit_and_releases_at_half_of_it() -> None:

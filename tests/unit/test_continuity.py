@@ -1,4 +1,4 @@
-"""streams.continuity: a record after skipped offsets is held back and the skip read again."""
+"""streams.runtime.continuity: a record after skipped offsets is held back and read again."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.continuity import Continuity, filtered, seek_from_committed_or_start
+from streams.runtime.continuity import Continuity, filtered, seek_from_committed_or_start
 
 A, B, LOG = TP("in", 0), TP("in", 1), TP("t-changelog", 0)
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from streams.faust_metrics import setup_faust_metrics
 from streams.metrics import Metrics
+from streams.runtime.faust_metrics import setup_faust_metrics
 
 ROOT = Path(__file__).parents[2]
 DASHBOARD = ROOT / "deploy/grafana/dashboards/ordertriage.json"

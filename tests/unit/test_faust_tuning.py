@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from streams import faust_tuning
+from streams.runtime import faust_tuning
 
 
 def test_root_log_level_is_raised_back_once_the_app_runs() -> None:
@@ -37,7 +37,7 @@ async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
 
     from faust.transport.producer import ProducerBuffer
 
-    from streams.faust_tuning import _flush_everything
+    from streams.runtime.faust_tuning import _flush_everything
 
     class SlowBuffer:
         state = "running"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from streams.insight import state
+from streams.classify import insight as state
 from tests.unit.test_report_figures import record
 
 NOW = datetime(2026, 11, 30, 12, 7, tzinfo=UTC)

@@ -1,10 +1,10 @@
-"""streams.local_state: RocksDB tables survive a clean exit, not a crash."""
+"""streams.runtime.local_state: RocksDB tables survive a clean exit, not a crash."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from streams.local_state import discard_after_crash, mark_clean
+from streams.runtime.local_state import discard_after_crash, mark_clean
 
 
 def tables(tmp_path: Path) -> Path:

@@ -1,8 +1,8 @@
-"""streams.progress: lag without commits is a stall; lag with commits, or no lag, is not."""
+"""streams.runtime.progress: lag without commits is a stall; lag with commits, or no lag, is not."""
 
 from __future__ import annotations
 
-from streams.progress import Progress
+from streams.runtime.progress import Progress
 
 
 def test_a_partition_with_lag_and_no_commits_stalls() -> None:

@@ -1,4 +1,4 @@
-"""streams.sample: a seeded, realistic, decodable stream of order events."""
+"""streams.tools.sample: a seeded, realistic, decodable stream of order events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from schemas.codec import DecodeError, decode
 from schemas.events import OrderCreated, Status, StatusChanged
 from streams.classify.lifecycle import TRANSITIONS
-from streams.sample import SampleStream
+from streams.tools.sample import SampleStream
 from streams.topics import CREATED, STATUS_CHANGED
 
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)

@@ -1,11 +1,11 @@
-"""streams.schedule: the scheduled review fires once per slot, in the configured zone."""
+"""streams.rules.schedule: the scheduled review fires once per slot, in the configured zone."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from streams.schedule import ReviewSchedule
+from streams.rules.schedule import ReviewSchedule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

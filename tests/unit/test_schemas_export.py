@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from schemas.events import OrderCreated, StatusChanged
 from schemas.export import EXPORTS, OUT_DIR, rendered
-from streams.sample import SampleStream
+from streams.tools.sample import SampleStream
 from streams.topics import CREATED, STATUS_CHANGED
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.codecs import CODECS
+from streams.runtime.codecs import CODECS
 
 FIXTURES = sorted((Path(__file__).parent / "state_fixtures").glob("*.json"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from rich.console import Console
 
-from streams.top import RATE_WINDOW_SECONDS, Top
+from streams.tools.top import RATE_WINDOW_SECONDS, Top
 
 
 def text(top: Top, now: float | None) -> str:

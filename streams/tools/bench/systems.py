@@ -82,7 +82,7 @@ def start(
         command = [sys.executable, "-m", "streams.cli", "worker"]
     elif space.system == "ceiling":
         command = [
-            sys.executable, "-m", "streams.bench.ceiling", "--bootstrap", bootstrap,
+            sys.executable, "-m", "streams.tools.bench.ceiling", "--bootstrap", bootstrap,
             "--input", space.inputs[0], "--input", space.inputs[1], "--group", space.group,
             "--out", space.classified, "--extra", space.copies, "--fanout", f"{fanout:.4f}",
         ]  # fmt: skip
@@ -90,7 +90,7 @@ def start(
         if not PEER_PYTHON.exists():
             raise SystemExit(f"{PEER_PYTHON} is missing: run `make install`")
         command = [
-            str(PEER_PYTHON), "-m", "streams.bench.peer", "--bootstrap", bootstrap,
+            str(PEER_PYTHON), "-m", "streams.tools.bench.peer", "--bootstrap", bootstrap,
             "--prefix", space.prefix, "--group", space.group,
             "--state-dir", str(space.data / "state"),
             "--partitions", env["ORDERTRIAGE_TOPIC_PARTITIONS"],

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
-from streams.insight.state import Bucket, CustomerSeen, OrderIndex
+from streams.classify.insight import Bucket, CustomerSeen, OrderIndex
 from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatuses, Tick
 
 

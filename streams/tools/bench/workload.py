@@ -1,6 +1,6 @@
 """The benchmark's input: seeded sample orders, padded to real sizes, one customer per partition.
 
-Two adjustments to ``streams.sample.SampleStream``, both so that measurements are comparable:
+Two adjustments to ``streams.tools.sample.SampleStream``, both so that measurements are comparable:
 
 - **Sizes.** Real order events carry more than the sample's fields (product titles, warehouse,
   discounts; carrier and tracking number on status changes). Extra fields are accepted by the
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import orjson
 from aiokafka.partitioner import murmur2
 
-from streams.sample import SampleStream
+from streams.tools.sample import SampleStream
 from streams.topics import CREATED
 
 #: Input records per sample order (creation plus ~3.9 status changes on average).

@@ -15,7 +15,7 @@ again at half that (hysteresis, so it does not flap). A backlog then flows throu
 stage together, and few status changes wait for their orders. Nothing is lost or reordered:
 a held partition is simply not read (the client drops what it prefetched and fetches from
 its position again on resume), and Faust's own pauses (recovery, rebalances) are left alone.
-The insight agent's topics are in the stall check (``streams.web``): were it stuck, the
+The insight agent's topics are in the stall check (``streams.web.orders``): were it stuck, the
 inputs would be held for good, and liveness must fail.
 """
 
@@ -77,7 +77,7 @@ class Backpressure:
 
     Held at the Kafka client (aiokafka's pause), not in Faust's set of active partitions:
     Faust drops the rest of a fetched batch for a partition it stops serving, after the
-    client's position has moved past it (``streams.continuity`` then has to seek back). A
+    client's position has moved past it (``streams.runtime.continuity`` then has to seek back). A
     paused client returns nothing more for the partition and fetches from its position again
     on resume, so no offset is skipped.
     """

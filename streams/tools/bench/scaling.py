@@ -27,8 +27,6 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.events import OrderCreated
-from streams.bench import kafka, measure, systems
-from streams.bench.workload import Workload
 from streams.classify.customers import apply_order
 from streams.classify.engine import classify_created
 from streams.classify.facts import OrderFacts
@@ -37,6 +35,8 @@ from streams.classify.rules import RuleSet
 from streams.kafka.io import produce
 from streams.records import OrderState
 from streams.settings import get_settings
+from streams.tools.bench import kafka, measure, systems
+from streams.tools.bench.workload import Workload
 from streams.topics import CREATED
 
 console = Console(soft_wrap=True)
@@ -199,7 +199,7 @@ def main(events: int, workers: str, orders: str, stores: str, json_path: Path) -
 
 
 def report_machine() -> dict[str, Any]:
-    from streams.bench.report import machine
+    from streams.tools.bench.report import machine
 
     return machine()
 

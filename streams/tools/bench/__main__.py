@@ -1,4 +1,4 @@
-"""``python -m streams.bench``: the three systems, interleaved, on one broker; table and JSON.
+"""``python -m streams.tools.bench``: the three systems, interleaved, on one broker; table and JSON.
 
 Order of work: ``--runs`` rounds of throughput runs (ordertriage first in each round, since its
 produced/input ratio sets the ceiling's fan-out), then the latency runs at half the slowest
@@ -16,11 +16,11 @@ from typing import Any
 import click
 from rich.console import Console
 
-from streams.bench import report
-from streams.bench.measure import median
-from streams.bench.runs import LatencyRun, ThroughputRun, latency_run, throughput_run
-from streams.bench.workload import Workload
 from streams.settings import get_settings
+from streams.tools.bench import report
+from streams.tools.bench.measure import median
+from streams.tools.bench.runs import LatencyRun, ThroughputRun, latency_run, throughput_run
+from streams.tools.bench.workload import Workload
 
 ORDER = ("ordertriage", "ceiling", "peer")
 console = Console(soft_wrap=True, width=120)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import orjson
 
-from streams.bench import kafka, measure, systems
-from streams.bench.workload import Workload
 from streams.kafka import clients
 from streams.kafka.io import produce
+from streams.tools.bench import kafka, measure, systems
+from streams.tools.bench.workload import Workload
 from streams.topics import CREATED
 
 

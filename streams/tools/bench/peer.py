@@ -12,7 +12,7 @@ windows are per key; ordertriage's per-partition aggregates would need another r
 dead letters (the benchmark has no bad input) and the expiry of parked changes.
 
 Runs in its own venv (``.cache/bench/peer-venv``: quixstreams pins pydantic < 2.14), as
-``python -m streams.bench.peer``.
+``python -m streams.tools.bench.peer``.
 """
 
 from __future__ import annotations

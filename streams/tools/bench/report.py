@@ -12,9 +12,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from streams.bench.measure import median
-from streams.bench.runs import LatencyRun, ThroughputRun
-from streams.bench.systems import SYSTEMS
+from streams.tools.bench.measure import median
+from streams.tools.bench.runs import LatencyRun, ThroughputRun
+from streams.tools.bench.systems import SYSTEMS
 
 
 def machine() -> dict[str, Any]:

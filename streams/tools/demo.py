@@ -24,8 +24,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from streams.kafka.io import produce, records
-from streams.sample import SampleStream
 from streams.settings import get_settings
+from streams.tools.sample import SampleStream
 from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
 
 DIMENSIONS = ("value_tier", "priority", "customer_segment", "primary_product_type", "status")

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import psutil
 
-from streams.bench.kafka import Record
+from streams.tools.bench.kafka import Record
 
 #: Throughput is read between these shares of the outputs: before, the process is starting
 #: and fetching; after, the last partitions drain unevenly.

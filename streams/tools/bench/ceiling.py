@@ -6,7 +6,7 @@ per input. The first copy of each input goes to ``--out`` (the "classified" topi
 throughput and latency are read); the rest go to ``--extra``, spread so that ``--fanout``
 (ordertriage's measured produced/input ratio, fractional) is met exactly on average.
 
-Run as its own process (``python -m streams.bench.ceiling``) so its CPU and memory are its own.
+Run as its own process (``python -m streams.tools.bench.ceiling``): its CPU and memory are its own.
 """
 
 from __future__ import annotations

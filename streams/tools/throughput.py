@@ -25,8 +25,8 @@ import click
 import httpx
 
 from streams.kafka.io import group_lag, produce, records
-from streams.sample import SampleStream
 from streams.settings import get_settings
+from streams.tools.sample import SampleStream
 from streams.topics import CLASSIFIED, CREATED, STATUS_CHANGED
 
 

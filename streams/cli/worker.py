@@ -1,0 +1,50 @@
+"""``ordertriage worker``: build the worker, register its agents and views, run it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from streams.runtime import local_state
+from streams.settings import get_settings
+
+
+@click.command()
+def worker() -> None:
+    """Run a worker (Faust) with the settings from the environment."""
+    import mode.loop
+
+    # Faust reads `--loop` from argv only when faust is first imported, which building the app
+    # does: without this the worker ran on the pure-Python loop (profiled: ~12% of its CPU).
+    mode.loop.use("uvloop")
+    from streams import agents, web
+    from streams.app import build
+    from streams.kafka.admin import ensure_topics
+
+    settings = get_settings()
+    w = build(settings)
+    agents.register(w)
+    web.register(w)
+    app = w.app
+    subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    asyncio.run(
+        ensure_topics(
+            settings.bootstrap,
+            subscribed,
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication_factor,
+        )
+    )
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # faust's names
+    sys.argv = ["ordertriage", "--loop", "uvloop", "worker", "--loglevel", level]
+    appdir, tabledir = Path(app.conf.appdir), Path(app.conf.tabledir)
+    local_state.discard_after_crash(appdir, tabledir, settings.store)
+    try:
+        app.main()
+    except SystemExit as exit_:
+        if exit_.code in (0, None):  # Faust stopped, flushed and committed
+            local_state.mark_clean(appdir)
+        raise

@@ -1,1 +1,0 @@
-"""Queryable state for people: per-dimension counts over time, open orders, customer summaries."""

@@ -1,0 +1,31 @@
+"""What adapts Faust and aiokafka to ordertriage's guarantees, installed by ``install``.
+
+Each module here repairs or tunes one behaviour of the framework (its docstring says which and
+why); none of them knows an agent. ``install`` is the one place they are applied to an app.
+"""
+
+from __future__ import annotations
+
+from faust import App
+from prometheus_client import CollectorRegistry
+
+from streams.metrics import Metrics
+from streams.runtime import codecs, continuity
+from streams.runtime.faust_metrics import setup_faust_metrics
+from streams.runtime.faust_tuning import flush_before_commit, keep_root_log_level
+
+
+def install(
+    app: App, registry: CollectorRegistry, metrics: Metrics, log_level: str
+) -> continuity.Continuity:
+    """Apply every adaptation to ``app``; returns the input-continuity bookkeeping."""
+    codecs.register()
+    keep_root_log_level(app, log_level)
+    flush_before_commit()
+    setup_faust_metrics(app, registry)
+    return continuity.install(
+        app,
+        lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(
+            seen - missing
+        ),
+    )

@@ -1,0 +1,12 @@
+"""HTTP views on the worker's web server, registered on a worker by ``register``."""
+
+from __future__ import annotations
+
+from streams.app import Worker
+from streams.web import insight, orders
+
+
+def register(w: Worker) -> None:
+    # Order views first: ``/orders/overdue`` must win the match over ``/orders/{order_id}``.
+    orders.register(w)
+    insight.register(w)

@@ -1,0 +1,32 @@
+"""The house keeps its shape: import-linter's contracts hold, and the top level stays small."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+STREAMS = ROOT / "streams"
+
+
+def test_the_import_contracts_hold() -> None:
+    """Layers and no cycles (``[tool.importlinter]`` in pyproject.toml), as ``make lint``."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_at_most_eight_modules_directly_under_streams() -> None:
+    modules = sorted(p.name for p in STREAMS.glob("*.py") if p.name != "__init__.py")
+    assert len(modules) <= 8, modules
+
+
+def test_every_package_says_what_it_owns() -> None:
+    for init in STREAMS.rglob("__init__.py"):
+        if "templates" in init.parts:
+            continue
+        assert init.read_text().startswith('"""'), f"{init.relative_to(ROOT)} has no docstring"

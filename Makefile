@@ -90,15 +90,15 @@ bench-scaling: install broker ## 1 vs 2 workers; recovery time and memory by sta
 
 .PHONY: faults
 faults: install broker ## fault scenarios judged by the verifier (kills, rebalances, broker outages), ~15 min
-	$(BIN)/python -m tests.integration.faults $(SCENARIOS)
+	$(BIN)/python -m tests.faults $(SCENARIOS)
 
 .PHONY: soak
 soak: install broker ## 30 min of load with a kill every 2-4 min (SOAK_MINUTES=), then the verifier
-	$(BIN)/python -m tests.integration.faults soak --soak-minutes $${SOAK_MINUTES:-30}
+	$(BIN)/python -m tests.faults soak --soak-minutes $${SOAK_MINUTES:-30}
 
 .PHONY: backlog
 backlog: install broker ## a 1,000,000-event backlog drained by one worker; peak memory (EVENTS=)
-	$(BIN)/python -m tests.integration.faults backlog-1m --backlog-events $${EVENTS:-1000000}
+	$(BIN)/python -m tests.faults backlog-1m --backlog-events $${EVENTS:-1000000}
 
 .PHONY: lint
 lint: install ## ruff, mypy strict on the core and schemas, architecture contracts (import-linter)

@@ -8,6 +8,7 @@ from faust.types.tuples import Message
 from schemas.events import OrderCreated
 from streams.app import Worker
 from streams.classify.customers import CustomerSnapshot, apply_order, counted_at
+from streams.classify.ledger import Seen, by_identity, by_watermark
 from streams.records import CountedOrder, EnrichedOrder, Source
 from streams.runtime import offsets
 from streams.runtime.deadletters import SOURCE_HEADER, headers_of
@@ -38,17 +39,19 @@ class CustomerHistory:
         offset = message.offset
         stats = tables.customers.get(customer_id)
         counted = tables.customer_orders.get(seen_key)
-        if counted is not None and counted.position == source.position:
+        seen = by_identity(counted.position if counted else None, source.position)
+        if counted is not None and seen is Seen.REPLAY:
             # Our own replay (a crash or rebalance after counting), or the same record sent
             # again upstream: re-send what was sent then; the order agent recognises it too.
             metrics.replayed_events.labels(topic=message.topic).inc()
-            if counted.offset == offset and (stats is None or stats.last_offset < offset):
+            lost_totals = stats is None or by_watermark(stats.last_offset, offset) is Seen.FIRST
+            if counted.offset == offset and lost_totals:
                 # The crash kept "counted" but lost the totals: count them again, once.
                 stats, _ = apply_order(stats, order, offset, self._committed(message))
                 tables.customers[customer_id] = stats
             await self.forward(created, counted.customer, source)
             return
-        if counted is not None:
+        if counted is not None:  # Seen.DUPLICATE: the order was counted from another record
             same = counted.event_id == created.event_id
             await self.w.deadletters.send(
                 value=message.value,

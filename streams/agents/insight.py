@@ -21,6 +21,7 @@ from schemas.events import ClassifiedOrder
 from streams.app import Worker
 from streams.classify import analytics
 from streams.classify import insight as state
+from streams.classify.ledger import Seen, by_identity, by_watermark
 from streams.records import Tick
 
 
@@ -70,13 +71,14 @@ class Insight:
         partition, offset = message.partition, message.offset
         before = orders.get(record.order_id)
         counted_at = before.seen.get(record.event_id) if before is not None else None
-        if counted_at is not None and counted_at != offset:
-            self.w.metrics.replayed_events.labels(topic=message.topic).inc()  # a re-sent copy
+        seen = by_identity(counted_at, offset)
+        if seen is Seen.DUPLICATE:  # a copy the order agent re-sent: counted from the first
+            self.w.metrics.replayed_events.labels(topic=message.topic).inc()
             return None
         if record.cause != "reclassified":  # a rule switch is no event: counts keep values
             self.count(record, partition, offset)
             self.count_in_windows(record, partition, offset, message.timestamp)
-        if counted_at is None:
+        if seen is Seen.FIRST:
             orders[record.order_id] = state.index(before, record, partition, offset)
         return record
 
@@ -100,7 +102,9 @@ class Insight:
             window = windows.get(key) or analytics.WindowState(
                 window_seconds=size, start=start, partition=partition
             )
-            if window.last_offset < offset:  # else counted before a crash
+            if (
+                by_watermark(window.last_offset, offset) is Seen.FIRST
+            ):  # else counted before a crash
                 windows[key] = analytics.add(window, record, offset)
 
     async def close_windows(self, partition: int, now: float) -> None:
@@ -136,7 +140,9 @@ class Insight:
         if bucket is None:
             self.drop_expired(partition, start)
             bucket = state.Bucket(start=start, partition=partition)
-        if bucket.last_offset < offset:  # else our own replay: this bucket has counted it
+        if (
+            by_watermark(bucket.last_offset, offset) is Seen.FIRST
+        ):  # else our replay: counted already
             buckets[key] = state.count(bucket, record, offset)
 
     def drop_expired(self, partition: int, newest: int) -> None:

@@ -24,6 +24,7 @@ from streams.app import Worker
 from streams.classify import sla
 from streams.classify.engine import classify_created, classify_status_change
 from streams.classify.facts import OrderFacts
+from streams.classify.ledger import Seen, by_identity
 from streams.classify.lifecycle import InvalidTransition
 from streams.classify.notify import newly_fired
 from streams.records import EnrichedOrder, OrderState, Source, Tick
@@ -75,7 +76,9 @@ class OrderBook:
         order_id = created.order.order_id
         partition = _current_partition()
         existing = tables.orders.get(order_id)
-        if existing is not None and created.event_id in existing.applied_event_ids:
+        applied_at = existing.applied.get(created.event_id) if existing is not None else None
+        seen = by_identity(applied_at, enriched.source.position)
+        if existing is not None and seen is Seen.REPLAY:
             # Our own replay after a crash: the state was written, the outputs may not have
             # left, and the writes of parked changes the first pass applied may be lost:
             # apply again whichever the order does not hold (the rest are seen as replays).
@@ -83,7 +86,7 @@ class OrderBook:
             await self.outputs.resend_last(existing, created.event_id, previous_status=None)
             await self.parking.catch_up(order_id, partition, self.enriched, offset)
             return
-        if existing is not None:
+        if existing is not None:  # another created event for an order that exists
             await self.w.deadletters.send(
                 value=created.model_dump_json().encode(),
                 source=enriched.source,
@@ -134,15 +137,15 @@ class OrderBook:
         self, state: OrderState, change: StatusChanged, raw: bytes, source: Source
     ) -> None:
         deadletters = self.w.deadletters
-        applied_at = state.applied.get(change.event_id)
-        if applied_at == source.position:
+        seen = by_identity(state.applied.get(change.event_id), source.position)
+        if seen is Seen.REPLAY:
             # Our own replay (a crash or a rebalance). If it was the last change applied, its
             # outputs may not have left: send them again (same notification ids). An older one
             # was followed by later changes whose state was written: nothing to resend.
             self.w.metrics.replayed_events.labels(topic=self.status).inc()
             await self.outputs.resend_last(state, change.event_id, change.from_status)
             return
-        if applied_at is not None:
+        if seen is Seen.DUPLICATE:
             await deadletters.send(
                 value=raw,
                 source=source,

@@ -10,7 +10,7 @@ import pytest
 
 from streams.classify import insight as state
 from tests.agents.conftest import deliver, ot
-from tests.unit.test_report_figures import record
+from tests.unit.report.test_figures import record
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -53,7 +53,7 @@ class Worker:
     proc: subprocess.Popen[bytes] | None = None
     #: Tells apart workers of one run (same app id and topics): own log, data dir and port.
     instance: str = ""
-    #: The module run as ``python -m``: ``tests.integration.faulty_worker`` injects faults.
+    #: The module run as ``python -m``: ``tests.faults.faulty_worker`` injects faults.
     module: str = "streams.cli"
 
     @property

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.faults import Run
+from tests.faults.run import Run
+from tests.faults.verifier import plan
 from tests.integration.harness import Worker, wait_for
-from tests.integration.verifier import plan
 
 RECEIVED = re.compile(r'^faust_messages_received_per_topic_total\{topic="([^"]+)"\} (\S+)$', re.M)
 HOLDS = re.compile(r"^ordertriage_input_holds_total (\S+)$", re.M)

@@ -12,13 +12,13 @@ from pathlib import Path
 import orjson
 
 from streams.topics import CREATED
+from tests.faults.checker import read_all
+from tests.faults.run import FAULT_ENV, Run
+from tests.faults.verifier import VALID, plan
 from tests.integration import events as ev
-from tests.integration.checker import read_all
-from tests.integration.faults import FAULT_ENV, Run
 from tests.integration.harness import Kafka, Worker, wait_for
-from tests.integration.verifier import VALID, plan
 
-FAULTY = "tests.integration.faulty_worker"
+FAULTY = "tests.faults.faulty_worker"
 
 
 def test_duplicates_disorder_and_the_bad_record_zoo_are_absorbed_exactly(tmp_path: Path) -> None:

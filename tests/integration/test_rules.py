@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas.events import RulesPublished
-from streams.rules import topic as rules_topic
 from streams.classify.rules import RuleSet, default_text
+from streams.rules import topic as rules_topic
 from streams.settings import Settings
 from tests.integration import events as ev
 from tests.integration.harness import (

@@ -29,8 +29,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka import io as kafka_io
 from streams.topics import CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
+from tests.faults.verifier import VALID, H, Report, Sent
 from tests.integration.harness import Record, bootstrap
-from tests.integration.verifier import VALID, H, Report, Sent
 
 
 async def read_all(topics: list[str]) -> dict[str, list[Record]]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from streams.classify import insight as state
-from tests.unit.test_report_figures import record
+from tests.unit.report.test_figures import record
 
 NOW = datetime(2026, 11, 30, 12, 7, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from streams.metrics import Metrics
 from streams.runtime.faust_metrics import setup_faust_metrics
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 DASHBOARD = ROOT / "deploy/grafana/dashboards/ordertriage.json"
 RULES = ROOT / "deploy/prometheus/rules/ordertriage.yml"
 METRIC = re.compile(r"\b(?:ordertriage|faust)_[a-z0-9_]+")

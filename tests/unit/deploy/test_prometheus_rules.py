@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-DEPLOY = Path(__file__).parents[2] / "deploy" / "prometheus"
+DEPLOY = Path(__file__).parents[3] / "deploy" / "prometheus"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ to the worker's log (how the lost-records-after-a-rebalance bug was found).
 
 The first two wrap the order agent's handling of a created order (``OrderBook.on_created``),
 the narrowest hook that survives changes to the classification functions' signatures.
-Run as ``python -m tests.integration.faulty_worker worker`` with the usual environment.
+Run as ``python -m tests.faults.faulty_worker worker`` with the usual environment.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import yaml
 
 from streams.settings import Settings
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 #: Launcher settings that compose must repeat (listeners, ids and paths legitimately differ).
 SHARED = (
     "process.roles",

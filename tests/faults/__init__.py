@@ -1,0 +1,1 @@
+"""Fault scenarios judged by the verifier (``make faults``); not collected by pytest."""

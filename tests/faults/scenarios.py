@@ -1,0 +1,168 @@
+"""The fault scenarios: each hurts a run while it works; the runner then settles and verifies.
+
+Each scenario gets its own topics and group, produces a seeded stream while it hurts the
+workers or the broker, and returns; ``python -m tests.faults`` settles and judges it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import time
+from collections.abc import Callable
+
+import orjson
+
+from tests.faults.checker import group_lag
+from tests.faults.run import Run, broker_pid, kafka_sh, restart_broker
+from tests.faults.verifier import plan
+from tests.integration.harness import wait_for
+
+
+def a_while(rng: random.Random, low: float, high: float) -> None:
+    """The random point of the next fault (a chosen delay, not a wait for a condition)."""
+    time.sleep(rng.uniform(low, high))
+
+
+def kill_9(run: Run, seed: int, orders: int = 2000, kills: int = 5) -> None:
+    w = run.workers[0].start()
+    producer = run.produce(plan(orders, seed, duplicate_share=0.05), rate=300)
+    rng = random.Random(seed)
+    for _ in range(kills):
+        a_while(rng, 2, 10)
+        run.restart(w, signal.SIGKILL)
+    producer.join()
+
+
+def sigterm(run: Run, seed: int, orders: int = 2000, stops: int = 3) -> None:
+    w = run.workers[0].start()
+    producer = run.produce(plan(orders, seed, duplicate_share=0.05), rate=300)
+    rng = random.Random(seed)
+    for _ in range(stops):
+        a_while(rng, 2, 8)
+        run.restart(w, signal.SIGTERM)
+    producer.join()
+
+
+def rebalance(run: Run, seed: int, orders: int = 2000, moves: int = 4) -> None:
+    a, b = run.workers[0].start(), run.worker("b")
+    producer = run.produce(plan(orders, seed, duplicate_share=0.05), rate=300)
+    rng = random.Random(seed)
+    for i in range(moves):
+        a_while(rng, 3, 8)
+        joining, leaving = (b, a) if i % 2 == 0 else (a, b)
+        started = time.monotonic()
+        joining.start(timeout=180)
+        run.recoveries.append(time.monotonic() - started)
+        a_while(rng, 3, 8)
+        leaving.stop()
+    producer.join()
+
+
+def broker_outage(run: Run, seed: int, sig: int, orders: int = 3000, down: float = 40) -> None:
+    """The worker drains a backlog; the broker dies (``sig``) for ``down`` seconds."""
+    run.produce(plan(orders, seed), rate=0).join()
+    w = run.workers[0].start()
+    a_while(random.Random(seed), 3, 6)
+    if sig == signal.SIGTERM:
+        kafka_sh("stop")
+    else:
+        os.kill(broker_pid(), signal.SIGKILL)
+    time.sleep(down)  # the outage itself
+    restart_broker()
+    up = time.monotonic()
+    app_id = f"ot-{w.run_id}"
+    topics = [w.prefix + "orders.created", w.prefix + "orders.status-changed"]
+    before = sum(asyncio.run(group_lag(app_id, topics)).values())
+
+    def moving() -> bool:
+        run.supervise(w)
+        lag = sum(asyncio.run(group_lag(app_id, topics)).values())
+        return lag < before or lag == 0
+
+    wait_for(moving, 300, "the worker to commit progress after the broker came back", every=2)
+    run.recoveries.append(time.monotonic() - up)
+    run.crashed = True  # a broker outage may interrupt a worker between output and commit
+
+
+def state_deleted(run: Run, seed: int, orders: int = 1500) -> None:
+    """Tables rebuilt from changelogs after the local state is wiped equal those before."""
+    w = run.workers[0].start()
+    planned = plan(orders, seed)
+    run.produce(planned).join()
+    order_ids = {
+        orjson.loads(p.value or b"{}")["order"]["order_id"]
+        for p in planned
+        if p.topic == "orders.created"
+    }
+    app_id = f"ot-{w.run_id}"
+    topics = [w.prefix + "orders.created", w.prefix + "orders.status-changed"]
+    wait_for(lambda: not any(asyncio.run(group_lag(app_id, topics)).values()), 300, "drained")
+    before = {o: w.get(f"/orders/{o}").json() for o in sorted(order_ids)}
+    w.stop()
+    shutil.rmtree(w.data_dir)
+    started = time.monotonic()
+    w.start(timeout=180)
+    run.recoveries.append(time.monotonic() - started)
+    after = {o: w.get(f"/orders/{o}").json() for o in sorted(order_ids)}
+    differ = [o for o in order_ids if before[o] != after[o]]
+    assert not differ, f"{len(differ)} orders differ after the rebuild, e.g. {differ[:3]}"
+
+
+def trouble(run: Run, seed: int, orders: int = 1500) -> None:
+    """Upstream trouble, no crash: 10% duplicates, out-of-order changes, the bad-record zoo."""
+    w = run.workers[0].start()
+    planned = plan(orders, seed, duplicate_share=0.1, out_of_order_share=0.1, zoo=True, poison=1)
+    run.produce(planned, rate=500).join()
+    run.restart(w, signal.SIGTERM)
+
+
+def backlog(run: Run, seed: int, events: int = 1_000_000) -> None:
+    """A backlog of ``events`` at start-up: drained with bounded memory (peak RSS reported)."""
+    run.produce(plan(int(events / 4.6), seed), rate=0).join()
+    started = time.monotonic()
+    run.workers[0].start(timeout=300)
+    run.recoveries.append(time.monotonic() - started)
+
+
+def soak(run: Run, seed: int, minutes: float = 30, rate: float = 100) -> None:
+    """``minutes`` of steady load, a kill every few minutes (SIGKILL and SIGTERM in turn)."""
+    w = run.workers[0].start()
+    producer = run.produce(plan(int(minutes * 60 * rate / 4.6), seed, duplicate_share=0.02), rate)
+    rng = random.Random(seed)
+    sigs = [signal.SIGKILL, signal.SIGTERM]
+    n = 0
+    while producer.is_alive():
+        a_while(rng, 120, 240)
+        if producer.is_alive():
+            run.restart(w, sigs[n % 2])
+            n += 1
+    producer.join()
+
+
+SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
+    "trouble": (trouble, {}),
+    "kill-9x5": (kill_9, {}),
+    "sigterm": (sigterm, {}),
+    "rebalance": (rebalance, {}),
+    "broker-sigterm": (broker_outage, {"sig": signal.SIGTERM}),
+    "broker-sigkill": (broker_outage, {"sig": signal.SIGKILL}),
+    "state-deleted": (state_deleted, {}),
+    "state-deleted-rocksdb": (state_deleted, {"store": "rocksdb://"}),
+    "kill-9x5-rocksdb": (kill_9, {"store": "rocksdb://"}),
+    "backlog-1m": (backlog, {}),
+    "soak": (soak, {}),
+}
+QUICK = [
+    "trouble",
+    "kill-9x5",
+    "kill-9x5-rocksdb",
+    "sigterm",
+    "rebalance",
+    "state-deleted",
+    "state-deleted-rocksdb",
+]
+BROKER = ["broker-sigterm", "broker-sigkill"]

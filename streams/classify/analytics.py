@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import AnalyticsWindow, ClassifiedOrder, DimensionCount
+from streams.classify import breakdowns
 
 
 class Cell(BaseModel):
@@ -55,15 +56,13 @@ def window_start(timestamp: float, window_seconds: int) -> int:
 
 
 def contributions(record: ClassifiedOrder) -> list[tuple[str, str]]:
-    if record.cause == "status-changed":
-        return [("status_category", record.status_category.value)]
-    return [
-        ("product_type", record.primary_product_type),
-        ("customer_segment", record.customer_segment.value),
-        ("value_tier", record.value_tier.value),
-        ("status_category", record.status_category.value),
-        ("priority", record.priority.value),
-    ]
+    """(dimension, value) pairs one record counts in (``breakdowns.WINDOWS``)."""
+    dims = (
+        breakdowns.WINDOWS_ON_STATUS_CHANGE
+        if record.cause == "status-changed"
+        else breakdowns.WINDOWS
+    )
+    return [(d, breakdowns.value(record, d)) for d in dims]
 
 
 def add(state: WindowState, record: ClassifiedOrder, offset: int = -1) -> WindowState:

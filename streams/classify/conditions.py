@@ -48,7 +48,7 @@ def _enum(e: type[StrEnum], doc: str) -> FactType:
     return FactType("enum", doc, tuple(m.value for m in e))
 
 
-#: Every fact a condition may test, with its type. Documented in the README from this table.
+#: Every fact a condition may test, with its type (docs/rules.md is checked against it).
 FACTS: dict[str, FactType] = {
     "amount": FactType("number", "order total (`total_amount`)"),
     "currency": FactType("text", "ISO currency code"),

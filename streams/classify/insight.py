@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.events import ClassifiedOrder, StatusCategory
+from streams.classify import breakdowns
 
 BUCKET_SECONDS = 900
 #: Buckets older than this are dropped: the longest window is 7 days.
@@ -26,20 +27,9 @@ SEEN_EVENTS = 8  # event ids remembered per order to ignore re-sent classified r
 OPEN = {StatusCategory.NEW, StatusCategory.IN_PROGRESS}
 Window = Literal["last_hour", "today", "last_7_days"]
 
-#: Query dimension -> field of ``ClassifiedOrder``. A created order counts in every one; a
-#: status change only in ``status`` and ``status_category`` (orders entering them).
-DIMENSIONS: dict[str, str] = {
-    "product_type": "primary_product_type",
-    "customer_type": "customer_type",
-    "customer_segment": "customer_segment",
-    "value_tier": "value_tier",
-    "priority": "priority",
-    "region": "region",
-    "channel": "channel",
-    "status": "status",
-    "status_category": "status_category",
-}
-STATUS_DIMENSIONS = ("status", "status_category")
+#: Query dimensions: all of them (``streams.classify.breakdowns``). A created order counts in
+#: every one; a status change only in ``status`` and ``status_category``.
+DIMENSIONS = breakdowns.DIMENSIONS
 
 
 class Cell(BaseModel):
@@ -133,8 +123,8 @@ def bucket_start(when: datetime) -> int:
 
 
 def contributions(record: ClassifiedOrder) -> list[tuple[str, str]]:
-    dims = STATUS_DIMENSIONS if record.cause == "status-changed" else DIMENSIONS
-    return [(d, str(getattr(record, DIMENSIONS[d]))) for d in dims]
+    dims = breakdowns.STATUS_CHANGE if record.cause == "status-changed" else DIMENSIONS
+    return [(d, breakdowns.value(record, d)) for d in dims]
 
 
 def count(bucket: Bucket, record: ClassifiedOrder, offset: int) -> Bucket:

@@ -17,18 +17,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from schemas.events import ClassifiedOrder, Notification
+from streams.classify import breakdowns
 
 PeriodName = Literal["day", "week"]
-#: Report dimension -> field of ``ClassifiedOrder``.
-DIMENSIONS: dict[str, str] = {
-    "product_type": "primary_product_type",
-    "customer_segment": "customer_segment",
-    "value_tier": "value_tier",
-    "priority": "priority",
-    "customer_type": "customer_type",
-    "channel": "channel",
-    "region": "region",
-}
+#: Report dimension -> field of ``ClassifiedOrder`` (``streams.classify.breakdowns``).
+DIMENSIONS: dict[str, str] = {d: breakdowns.DIMENSIONS[d] for d in breakdowns.REPORT}
 
 #: Dimensions with a natural order are listed in it; others by orders, most first.
 NATURAL_ORDER: dict[str, list[str]] = {

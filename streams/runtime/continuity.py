@@ -27,7 +27,9 @@ Table changelogs (compacted, read by recovery, never committed) are exempt.
 
 from __future__ import annotations
 
+import functools
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,16 +134,62 @@ def is_skipped(app: App, message: Any) -> bool:
     )
 
 
-def seek_from_committed_or_start(continuity: Continuity) -> None:
-    """Every seek to the committed offsets tells ``continuity`` where each partition starts.
+#: Each installed app's bookkeeping: Faust's classes are patched once per process and every
+#: patched method looks up the app it runs for, so several apps (tests) stay apart.
+_GUARDS: weakref.WeakKeyDictionary[App, _Guard] = weakref.WeakKeyDictionary()
 
-    aiokafka's ``seek_to_committed`` leaves a partition with nothing committed (or 0) where the
-    fetcher was: after a kill -9 a fresh topic's dropped records were then never delivered.
-    ``consumer_auto_offset_reset`` is "earliest", so such partitions start from the beginning.
-    """
+
+@dataclass
+class _Guard:
+    continuity: Continuity
+    on_refetch: Callable[[TP, int, int], None]
+
+
+def _guard(app: App) -> _Guard | None:
+    return _GUARDS.get(app)
+
+
+def install(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
+    """Every guard on ``app``; ``on_refetch(tp, missing, seen)`` per seek back."""
+
+    def is_changelog(topic: str) -> bool:
+        return topic in {t.changelog_topic.get_topic_name() for t in app.tables.values()}
+
+    continuity = Continuity(exempt=is_changelog)
+    _GUARDS[app] = _Guard(continuity, on_refetch)
+    _patch_faust()
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(app: App, revoked: set[TP], **kwargs: object) -> None:
+        continuity.forget(revoked)
+
+    return continuity
+
+
+@functools.cache
+def _patch_faust() -> None:
+    """Patch Faust's consumer, its stream's acks and aiokafka's seek, once per process."""
+    from faust import streams
+    from faust.events import Event
+    from faust.transport.consumer import Consumer
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+    from faust.types.tuples import ack_lock
+    from mode.utils.futures import notify
+
+    original_seek = AIOKafkaConsumerThread.seek_to_committed
 
     async def seek_to_committed(self: AIOKafkaConsumerThread) -> Mapping[TP, int]:
+        """Every seek to the committed offsets tells continuity where each partition starts.
+
+        aiokafka's ``seek_to_committed`` leaves a partition with nothing committed (or 0)
+        where the fetcher was: after a kill -9 a fresh topic's dropped records were then never
+        delivered. ``consumer_auto_offset_reset`` is "earliest", so such partitions start
+        from the beginning.
+        """
+        guard = _guard(self.app)
+        if guard is None:
+            return await original_seek(self)  # type: ignore[no-any-return]
+        continuity = guard.continuity
         consumer = self._ensure_consumer()
 
         async def seek() -> Mapping[TP, int]:
@@ -160,37 +208,28 @@ def seek_from_committed_or_start(continuity: Continuity) -> None:
 
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
 
-
-def install(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
-    """Install every guard on Faust; ``on_refetch(tp, missing, seen)`` per seek back."""
-    from faust import streams
-    from faust.events import Event
-    from faust.transport.consumer import Consumer
-    from faust.types.tuples import ack_lock
-    from mode.utils.futures import notify
-
-    def is_changelog(topic: str) -> bool:
-        return topic in {t.changelog_topic.get_topic_name() for t in app.tables.values()}
-
-    continuity = Continuity(exempt=is_changelog)
-
-    seek_from_committed_or_start(continuity)
-
     original_getmany = Consumer.getmany
 
     def getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
-        return filtered(original_getmany(self, timeout), continuity, self.seek, on_refetch)
+        guard = _guard(self.app)
+        if guard is None:
+            return original_getmany(self, timeout)
+        batch = original_getmany(self, timeout)
+        return filtered(batch, guard.continuity, self.seek, guard.on_refetch)
 
     Consumer.getmany = getmany  # type: ignore[method-assign,assignment]
 
     original_new_offset = Consumer._new_offset
 
     def _new_offset(self: Consumer, tp: TP) -> int | None:
-        if not continuity.may_commit(tp, self._acked[tp]):
+        guard = _guard(self.app)
+        if guard is None:
+            return original_new_offset(self, tp)  # type: ignore[no-any-return]
+        if not guard.continuity.may_commit(tp, self._acked[tp]):
             return None  # the first offset to commit is not processed yet
         offset: int | None = original_new_offset(self, tp)
         if offset is not None:
-            continuity.committed(tp, offset)
+            guard.continuity.committed(tp, offset)
         return offset
 
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
@@ -201,8 +240,8 @@ def install(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
     original_ack = Event.ack
 
     def ack(self: Event) -> bool:
-        message = self.message
-        if not is_skipped(app, message):
+        app, message = self.app, self.message
+        if _guard(app) is None or not is_skipped(app, message):
             return original_ack(self)
         consumer = app.consumer
         with ack_lock:
@@ -212,9 +251,3 @@ def install(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
         return False
 
     Event.ack = ack  # type: ignore[method-assign]
-
-    @app.on_partitions_revoked.connect
-    async def forget_revoked(app: App, revoked: set[TP], **kwargs: object) -> None:
-        continuity.forget(revoked)
-
-    return continuity

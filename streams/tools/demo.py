@@ -23,12 +23,14 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from streams.classify import breakdowns
 from streams.kafka.io import produce, records
 from streams.settings import get_settings
 from streams.tools.sample import SampleStream
 from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
 
-DIMENSIONS = ("value_tier", "priority", "customer_segment", "primary_product_type", "status")
+#: Dimension -> the field of a classified record (JSON) it is read from.
+DIMENSIONS = {d: breakdowns.DIMENSIONS[d] for d in breakdowns.LIVE_MIX}
 
 
 class Summary:
@@ -53,8 +55,9 @@ class Summary:
             self.classified += 1
             if record["cause"] == "order-created":
                 self.created += 1
-                for d in DIMENSIONS[:-1]:
-                    self.mix[d][record[d]] += 1
+                for d, field in DIMENSIONS.items():
+                    if d != "status":  # the current status of every order, below
+                        self.mix[d][record[field]] += 1
             self.status[record["order_id"]] = record["status"]
         elif topic.endswith(NOTIFICATIONS):
             n = orjson.loads(value or b"{}")

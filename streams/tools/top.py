@@ -18,11 +18,13 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from streams.classify import breakdowns
 from streams.kafka.io import records
 from streams.settings import Settings
 from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
 
-MIX = ("value_tier", "priority")
+#: The live mix shown (``streams.classify.breakdowns``), as fields of a classified record.
+MIX = tuple(breakdowns.DIMENSIONS[d] for d in breakdowns.LIVE_MIX[:2])
 RATE_WINDOW_SECONDS = 10.0
 
 

@@ -237,7 +237,7 @@ class Report:
     duplicated_state: int = 0
     duplicate_outputs: int = 0
     dead_letters: int = 0
-    #: Analytics window counts off the applied events (a known gap after crashes: README).
+    #: Analytics window counts off the applied events (a gap after crashes: docs/guarantees.md).
     windows_off: int = 0
     problems: list[str] = field(default_factory=list)
 

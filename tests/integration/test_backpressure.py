@@ -29,7 +29,7 @@ def test_inputs_are_held_and_released_under_a_backlog_and_nothing_is_lost(tmp_pa
     internal records. The inputs must be held and released (every hold pauses and resumes the
     input partitions in the Kafka client), and the verifier must find the run exact: nothing
     skipped, lost or counted twice. How far the inputs lead the last stage is reported, not
-    asserted (see README, Backpressure): on a fresh broker about 8,000 records (without
+    asserted (see docs/guarantees.md, Backpressure): on a fresh broker about 8,000 records (without
     backpressure: all 48,566), but 26,000-31,000 once the broker held many topics (slow valve
     ticks; parked status changes are not counted as waiting)."""
     run = Run("backpressure", tmp_path)

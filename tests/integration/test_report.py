@@ -1,7 +1,7 @@
 """Reports from the real pipeline: figures recomputed here from the events the test produced.
 
-The expectations follow the README's rules (tiers at 10000/1000, priority from tier and vip,
-segment vip/new for first orders of distinct customers), not the report's code.
+The expectations follow the shipped rules (docs/rules.md: tiers at 10000/1000, priority from
+tier and vip, segment vip/new for first orders of distinct customers), not the report's code.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.runtime.continuity import Continuity, filtered, seek_from_committed_or_start
+from streams.runtime import continuity as guards
+from streams.runtime.continuity import Continuity, filtered
 
 A, B, LOG = TP("in", 0), TP("in", 1), TP("t-changelog", 0)
 
@@ -85,20 +86,22 @@ async def test_a_seek_rewinds_partitions_with_nothing_committed_and_sets_the_bas
         async def beginning_offsets(self, tps: list[TopicPartition]) -> dict:
             return {tp: 2 for tp in tps}  # retention deleted offsets 0 and 1
 
+    class FakeApp:  # the patch looks up the bookkeeping of the app its consumer serves
+        pass
+
+    app = FakeApp()
     continuity = Continuity(exempt=lambda topic: topic.endswith("-changelog"))
-    saved = AIOKafkaConsumerThread.seek_to_committed
-    try:
-        seek_from_committed_or_start(continuity)
-        thread = object.__new__(AIOKafkaConsumerThread)
-        thread._ensure_consumer = lambda: FakeConsumer()  # type: ignore[method-assign]
+    guards._GUARDS[app] = guards._Guard(continuity, lambda tp, missing, seen: None)  # type: ignore[index]
+    guards._patch_faust()
+    thread = object.__new__(AIOKafkaConsumerThread)
+    thread.app = app  # type: ignore[assignment]
+    thread._ensure_consumer = lambda: FakeConsumer()  # type: ignore[method-assign]
 
-        async def call_thread(fn: Any) -> Any:
-            return await fn()
+    async def call_thread(fn: Any) -> Any:
+        return await fn()
 
-        thread.call_thread = call_thread  # type: ignore[method-assign]
-        result = await thread.seek_to_committed()
-    finally:
-        AIOKafkaConsumerThread.seek_to_committed = saved  # type: ignore[method-assign]
+    thread.call_thread = call_thread  # type: ignore[method-assign]
+    result = await thread.seek_to_committed()
     assert result[committed_tp] == 7
     assert sorted(rewound) == [unset_tp, zero_tp]  # changelogs are Faust recovery's business
     assert continuity.commit_base == {TP("in", 0): 7, TP("in", 1): 2, TP("in", 2): 2}

@@ -92,6 +92,10 @@ bench-scaling: install broker ## 1 vs 2 workers; recovery time and memory by sta
 faults: install broker ## fault scenarios judged by the verifier (kills, rebalances, broker outages), ~15 min
 	$(BIN)/python -m tests.faults $(SCENARIOS)
 
+.PHONY: faults-workers
+faults-workers: install broker ## any producer and many workers: librdkafka's partitioner, 2 and 4 workers, 1->4->1 (~15 min)
+	$(BIN)/python -m tests.faults librdkafka-2-workers librdkafka-4-workers scale-1-4-1
+
 .PHONY: soak
 soak: install broker ## 30 min of load with a kill every 2-4 min (SOAK_MINUTES=), then the verifier
 	$(BIN)/python -m tests.faults soak --soak-minutes $${SOAK_MINUTES:-30}

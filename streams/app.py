@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import runtime
 from streams.classify.rules import RuleSet
+from streams.kafka.partitioning import Routing
 from streams.metrics import Metrics
 from streams.rules.rulebook import Rulebook
 from streams.runtime.backpressure import Backpressure, Valve
@@ -38,6 +39,7 @@ class Worker:
     deadletters: DeadLetters
     backpressure: Backpressure
     continuity: Continuity
+    routing: Routing
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -116,4 +118,5 @@ def build(settings: Settings | None = None) -> Worker:
         deadletters=deadletters,
         backpressure=backpressure,
         continuity=continuity,
+        routing=Routing(settings.topic_partitions),
     )

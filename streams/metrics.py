@@ -20,6 +20,7 @@ class Metrics:
     processing_seconds: Histogram
     event_time_lag_seconds: Histogram
     parked_status_events: Gauge
+    misrouted_records: Counter
     analytics_windows_published: Counter
     analytics_late_events: Counter
     replayed_events: Counter
@@ -93,6 +94,13 @@ class Metrics:
             parked_status_events=Gauge(
                 f"{p}parked_status_events",
                 "Status changes waiting for their order to arrive.",
+                registry=registry,
+            ),
+            misrouted_records=Counter(
+                f"{p}misrouted_records",
+                "Input records on another partition than their order id's (murmur2), per"
+                " producer pattern; status changes among them take one internal hop.",
+                ["topic", "pattern"],
                 registry=registry,
             ),
             analytics_windows_published=Counter(

@@ -96,6 +96,12 @@ class ParkedStatus(BaseModel):
     raw: str
     source: Source
     parked_at: float
+    #: The partition it waits on, its order's (None: its source's, as before rerouting).
+    partition: int | None = None
+
+    @property
+    def parked_on(self) -> int:
+        return self.source.partition if self.partition is None else self.partition
 
 
 class ParkedStatuses(BaseModel):

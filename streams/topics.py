@@ -5,6 +5,7 @@
     orders.created ──ingest-created──> <app>-orders-by-customer (key: customer id)
         ──customer-history──> <app>-orders-enriched (key: order id) ─┐
     orders.status-changed ───────────────────────────────────────────┤ order-book
+        (misrouted ones: ──> <app>-status-rerouted, key: order id) ──┤
     <app>-ticks (the worker's clock) ────────────────────────────────┘   │
         ┌────────────────────────────────────────────────────────────────┘
         ├──> orders.classified ─┐
@@ -68,6 +69,9 @@ class Topics:
             s.internal_topic("orders-enriched"), value_serializer="enriched_order"
         )
         self.ticks = topic(s.internal_topic("ticks"), value_serializer="tick")
+        # Status changes a producer put on another partition than their order's (librdkafka's
+        # default partitioner, null keys): re-keyed by order id, original bytes and source kept.
+        self.status_rerouted = topic(s.internal_topic("status-rerouted"), value_serializer="raw")
         # The insight stage reads our own classified records back as bytes (one decode), with
         # its own clock for publishing the analytics windows it counts, and re-keys each
         # created order's segment by customer, beside the customers table.
@@ -89,13 +93,14 @@ class Topics:
         self.order_stream = app.topic(
             self.enriched.get_topic_name(),
             self.status_changed.get_topic_name(),
+            self.status_rerouted.get_topic_name(),
             self.ticks.get_topic_name(),
             key_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.topic_partitions,
             replicas=settings.topic_replication_factor,
-            internal=True,  # declares all three names before the consumer subscribes
+            internal=True,  # declares every name before the consumer subscribes
         )
 
     @property
@@ -108,7 +113,13 @@ class Topics:
         """Topics one stage of this worker writes and a later stage reads."""
         return {
             t.get_topic_name()
-            for t in (self.by_customer, self.enriched, self.classified, self.insight_customers)
+            for t in (
+                self.by_customer,
+                self.enriched,
+                self.status_rerouted,
+                self.classified,
+                self.insight_customers,
+            )
         }
 
     @property

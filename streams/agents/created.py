@@ -33,6 +33,12 @@ class Ingest:
         )
         if created is None:
             return
+        # Created orders are re-keyed anyway, so any partitioning is fine here; counted only,
+        # so operators see which producer pattern their upstream uses.
+        order_id = created.order.order_id
+        pattern = self.w.routing.misrouted(message.topic, message.key, message.partition, order_id)
+        if pattern is not None:
+            self.w.metrics.misrouted_records.labels(topic=message.topic, pattern=pattern).inc()
         source = source_of(message)
         # The original bytes travel on; the source coordinates ride in a header so a later
         # dead letter (a duplicate) still points at the record the user produced.

@@ -7,6 +7,7 @@ SLA timers). Parking lives in ``parking``, what a change sends in ``outputs``.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -27,8 +28,11 @@ from streams.classify.facts import OrderFacts
 from streams.classify.ledger import Seen, by_identity
 from streams.classify.lifecycle import InvalidTransition
 from streams.classify.notify import newly_fired
+from streams.kafka.partitioning import ADVICE, Pattern
 from streams.records import EnrichedOrder, OrderState, Source, Tick
-from streams.runtime.deadletters import source_of
+from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
+
+log = logging.getLogger("ordertriage.orders")
 
 
 class OrderBook:
@@ -41,7 +45,9 @@ class OrderBook:
         t = w.topics
         self.enriched = t.enriched.get_topic_name()
         self.status = t.status_changed.get_topic_name()
+        self.rerouted = t.status_rerouted.get_topic_name()
         self.ticks = t.ticks.get_topic_name()
+        self.warned: set[Pattern] = set()
 
     def assigned(self, assigned: set[TP]) -> None:
         self.timers.reset()
@@ -54,7 +60,7 @@ class OrderBook:
                 await rulebook.ready.wait()  # the rules topic read: never classify stale
             message = event.message
             started = time.perf_counter()
-            if message.topic == self.status:
+            if message.topic == self.status:  # rerouted ones were counted on arrival
                 metrics.events_consumed.labels(topic=message.topic).inc()
             await self.w.deadletters.process(message, self.dispatch)
             if message.topic != self.ticks:
@@ -65,7 +71,7 @@ class OrderBook:
     async def dispatch(self, message: Message) -> None:
         if message.topic == self.enriched:
             await self.on_created(EnrichedOrder.model_validate_json(message.value), message.offset)
-        elif message.topic == self.status:
+        elif message.topic in (self.status, self.rerouted):
             await self.on_status(message)
         else:
             await self.on_tick(Tick.model_validate_json(message.value), message.partition)
@@ -125,13 +131,49 @@ class OrderBook:
         )
         if change is None:
             return
-        source = source_of(message)
-        await self.parking.catch_up(change.order_id, message.partition, self.status, message.offset)
+        if message.topic == self.status and await self.rerouted_elsewhere(message, change):
+            return
+        source = origin_of(message)  # a rerouted record carries where the user produced it
+        await self.parking.catch_up(
+            change.order_id, message.partition, message.topic, message.offset
+        )
         state = self.w.tables.orders.get(change.order_id)
         if state is None:
             self.parking.park(change.order_id, message, source)
             return
         await self.apply_status(state, change, message.value, source)
+
+    async def rerouted_elsewhere(self, message: Message, change: StatusChanged) -> bool:
+        """Re-key a status change its producer put on another partition than its order's.
+
+        Its order's state lives on the partition of the order id (Kafka's default partitioner),
+        so the change goes there through ``<app>-status-rerouted``, original bytes unchanged
+        and its source in a header; records already in place pay one comparison and a hash.
+        """
+        w = self.w
+        pattern = w.routing.misrouted(
+            message.topic, message.key, message.partition, change.order_id
+        )
+        if pattern is None:
+            return False
+        w.metrics.misrouted_records.labels(topic=message.topic, pattern=pattern.value).inc()
+        if pattern not in self.warned:
+            self.warned.add(pattern)
+            log.warning(
+                "%s: status changes on partitions other than their order id's (%s); re-keying"
+                " them through %s (one internal hop). To avoid it upstream: %s",
+                message.topic,
+                pattern.value,
+                self.rerouted,
+                ADVICE[pattern],
+            )
+        source = source_of(message)
+        await w.topics.status_rerouted.send(
+            key=change.order_id.encode(),
+            value=message.value,
+            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
+        )
+        return True
 
     async def apply_status(
         self, state: OrderState, change: StatusChanged, raw: bytes, source: Source

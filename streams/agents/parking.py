@@ -59,9 +59,14 @@ class Parking:
     def park(self, order_id: str, message: Message, source: Source) -> None:
         tables = self.w.tables
         parked = tables.parked.get(order_id) or ParkedStatuses()
-        entry = ParkedStatus(raw=message.value.decode(), source=source, parked_at=time.time())
+        entry = ParkedStatus(
+            raw=message.value.decode(),
+            source=source,
+            parked_at=time.time(),
+            partition=None if message.partition == source.partition else message.partition,
+        )
         tables.parked[order_id] = ParkedStatuses(events=[*parked.events, entry])
-        self.created_progress.parked(source.partition, source.timestamp)
+        self.created_progress.parked(message.partition, source.timestamp)
         self.w.metrics.parked_status_events.inc()
 
     def created(self, partition: int, timestamp: float) -> None:
@@ -132,7 +137,7 @@ class Parking:
         oldest_left: float | None = None
         pending = self.settling.get(partition, {})
         for order_id, parked in list(tables.parked.items()):
-            mine = [p for p in parked.events if p.source.partition == partition]
+            mine = [p for p in parked.events if p.parked_on == partition]
             state = tables.orders.get(order_id)
             if mine and state is not None:
                 # Applied when the order came. Not settling in this process: recovered from

@@ -80,7 +80,10 @@ def register(w: Worker) -> None:
             "not_stalled": not stalled(),
         }
         ready = all(checks.values())
-        return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready, "checks": checks}
+        if w.routing.seen:  # producers that do not key by order id with murmur2 (no data)
+            body["misrouted_inputs"] = w.routing.summary()
+        return self.json(body, status=200 if ready else 503)
 
     @app.page("/orders/overdue")
     async def overdue_orders(self: web.View, request: web.Request) -> web.Response:

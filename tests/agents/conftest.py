@@ -49,6 +49,9 @@ SETTINGS = Settings(
     topic_prefix="",
     data_dir=Path(_DATA_DIR),
     store="memory://",
+    # One partition: every key belongs on partition 0, where the tests deliver (a record on
+    # another partition is one a producer misrouted).
+    topic_partitions=1,
     analytics_windows=[WINDOW_SECONDS],
     analytics_lateness_seconds=LATENESS_SECONDS,
     analytics_retention_seconds=10800,
@@ -121,6 +124,7 @@ class Outputs:
 
     by_customer: AsyncMock
     enriched: AsyncMock
+    status_rerouted: AsyncMock
     classified: AsyncMock
     notifications: AsyncMock
     analytics: AsyncMock

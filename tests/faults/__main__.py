@@ -26,8 +26,8 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
     tmp = Path(tempfile.mkdtemp(prefix=f"ot-{name}-"))
     module = "tests.faults.faulty_worker" if name == "trouble" else "streams.cli"
     restart_broker()  # a no-op when it runs; an earlier outage scenario may have left it down
-    run = Run(name, tmp, module=module)
     args = {**defaults, **kwargs}
+    run = Run(name, tmp, module=module, partitions=int(str(args.pop("partitions", 4))))
     store = args.pop("store", None)
     if store:
         run.env["ORDERTRIAGE_STORE"] = str(store)

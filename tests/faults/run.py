@@ -55,11 +55,14 @@ class Run:
     supervisor_restarts: int = 0
     peak_mib: float = 0.0
     crashed: bool = False  # restarted somewhere: dead letters may repeat
+    partitions: int = 4
 
     def __post_init__(self) -> None:
+        self.env["ORDERTRIAGE_TOPIC_PARTITIONS"] = str(self.partitions)
         first = self.worker("a")
         self.inputs = Inputs(first.prefix)
-        asyncio.run(self.inputs.create_topics())  # before any worker: 10 MB records fit
+        # Before any worker: 10 MB records fit.
+        asyncio.run(self.inputs.create_topics(self.partitions))
         self._sampling = True
         threading.Thread(target=self._sample, daemon=True).start()
 
@@ -78,8 +81,10 @@ class Run:
                     self.peak_mib = max(self.peak_mib, rss_mib(w.proc.pid))
             time.sleep(0.5)
 
-    def produce(self, planned: list[Planned], rate: float = 0.0) -> threading.Thread:
-        t = threading.Thread(target=lambda: asyncio.run(self.inputs.produce(planned, rate)))
+    def produce(
+        self, planned: list[Planned], rate: float = 0.0, client: str = "aiokafka"
+    ) -> threading.Thread:
+        t = threading.Thread(target=lambda: asyncio.run(self.inputs.produce(planned, rate, client)))
         t.start()
         return t
 
@@ -120,6 +125,7 @@ class Run:
         internal = [
             f"{app_id}-orders-by-customer",
             f"{app_id}-orders-enriched",
+            f"{app_id}-status-rerouted",
             f"{app_id}-insight-customers",
         ]
 

@@ -143,6 +143,39 @@ def soak(run: Run, seed: int, minutes: float = 30, rate: float = 100) -> None:
     producer.join()
 
 
+def any_producer(run: Run, seed: int, orders: int = 3000, workers: int = 2) -> None:
+    """Inputs from librdkafka's default partitioner (CRC-32 of the key), ``workers`` workers.
+
+    Most status changes land on another partition than their order's state: each must be
+    re-keyed to it, never parked for an order that lives on another worker.
+    """
+    started = [run.workers[0].start(timeout=180)]
+    started += [run.worker(chr(ord("b") + i)).start(timeout=180) for i in range(workers - 1)]
+    run.produce(plan(orders, seed, duplicate_share=0.02), rate=300, client="librdkafka").join()
+
+
+def scale(run: Run, seed: int, orders: int = 4000) -> None:
+    """Under load, one worker becomes four (one at a time), one of four is killed -9 and
+    restarted, then four become one again."""
+    rng = random.Random(seed)
+    first = run.workers[0].start(timeout=180)
+    others = [run.worker(x) for x in "bcd"]
+    producer = run.produce(plan(orders, seed, duplicate_share=0.02), rate=150)
+    for w in others:
+        a_while(rng, 3, 8)
+        began = time.monotonic()
+        w.start(timeout=240)
+        run.recoveries.append(time.monotonic() - began)
+    a_while(rng, 3, 8)
+    run.restart(others[1], signal.SIGKILL)
+    for w in reversed(others):
+        a_while(rng, 3, 8)
+        w.stop()
+        w.proc = None  # left on purpose: the supervisor must not start it again
+    assert first.proc is not None and first.proc.poll() is None
+    producer.join()
+
+
 SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "trouble": (trouble, {}),
     "kill-9x5": (kill_9, {}),
@@ -155,6 +188,9 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "kill-9x5-rocksdb": (kill_9, {"store": "rocksdb://"}),
     "backlog-1m": (backlog, {}),
     "soak": (soak, {}),
+    "librdkafka-2-workers": (any_producer, {}),
+    "librdkafka-4-workers": (any_producer, {"workers": 4, "partitions": 12}),
+    "scale-1-4-1": (scale, {"partitions": 12}),
 }
 QUICK = [
     "trouble",
@@ -166,3 +202,5 @@ QUICK = [
     "state-deleted-rocksdb",
 ]
 BROKER = ["broker-sigterm", "broker-sigkill"]
+#: Many workers and any producer (``make faults-workers``).
+WORKERS = ["librdkafka-2-workers", "librdkafka-4-workers", "scale-1-4-1"]

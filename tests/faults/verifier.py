@@ -192,8 +192,17 @@ class Inputs:
         finally:
             await admin.close()
 
-    async def produce(self, planned: Iterable[Planned], rate: float = 0.0) -> None:
-        """Send in order (paced to ``rate`` per second when > 0); record every acknowledgement."""
+    async def produce(
+        self, planned: Iterable[Planned], rate: float = 0.0, client: str = "aiokafka"
+    ) -> None:
+        """Send in order (paced to ``rate`` per second when > 0); record every acknowledgement.
+
+        ``client="librdkafka"`` produces with confluent-kafka and its default partitioner
+        (``consistent_random``: CRC-32 of the key), as most non-Java producers do.
+        """
+        if client == "librdkafka":
+            await asyncio.to_thread(self._produce_librdkafka, list(planned), rate)
+            return
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap(),
             acks="all",
@@ -216,6 +225,45 @@ class Inputs:
             await self._settle(pending)
         finally:
             await producer.stop()
+
+    def _produce_librdkafka(self, planned: list[Planned], rate: float) -> None:
+        import time
+
+        from confluent_kafka import KafkaError, Message, Producer
+
+        producer = Producer(
+            {
+                "bootstrap.servers": bootstrap(),
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "message.max.bytes": MAX_INPUT_BYTES + 1024,
+            }
+        )
+
+        def delivered(p: Planned) -> object:
+            def report(err: KafkaError | None, msg: Message) -> None:
+                if err is None:
+                    with self.lock:
+                        self.sent.append(Sent(p, msg.partition(), msg.offset()))
+
+            return report
+
+        started = time.monotonic()
+        for n, p in enumerate(planned):
+            if rate > 0 and (delay := started + n / rate - time.monotonic()) > 0:
+                time.sleep(delay)  # pacing the producer, not waiting for a condition
+            while True:
+                try:
+                    producer.produce(
+                        self.prefix + p.topic, value=p.value, key=p.key, on_delivery=delivered(p)
+                    )
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    producer.poll(0.1)
+            producer.poll(0)
+        if producer.flush(120) != 0:
+            raise TimeoutError("librdkafka producer could not deliver everything in 120 s")
 
     async def _settle(self, pending: list[tuple[Planned, asyncio.Future]]) -> None:
         for p, fut in pending:

@@ -153,12 +153,13 @@ tcp_open() {
   fi
 }
 
-# pid_alive PID: the process exists and is not a zombie.
+# pid_alive PID: the process exists and is not a zombie. A killed JVM's main thread turns zombie
+# while its other threads still exit (state "Zl"), and those still hold its sockets: alive.
 pid_alive() {
   local pid=$1 state
   kill -0 "$pid" 2>/dev/null || return 1
   state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-  [[ -n $state && $state != Z* ]]
+  [[ -n $state && ($state != Z* || $state == *l*) ]]
 }
 
 # broker_pid: prints the pid of the broker this launcher started for PORT and returns 0, or
@@ -643,6 +644,11 @@ cluster_stop_node() {
     say "stopped node $NODE_ID (pid $pid)"
   fi
   rm -f "$PID_FILE"
+  local deadline=$((SECONDS + 10))
+  while tcp_open "$HOST" "$PORT" || tcp_open "$HOST" "$CONTROLLER_PORT"; do
+    ((SECONDS <= deadline)) || die "node $NODE_ID is gone but $HOST:$PORT or :$CONTROLLER_PORT still accepts connections"
+    sleep 0.1
+  done
 }
 
 cluster_status() {

@@ -65,6 +65,20 @@ broker: ## start the local single-node KRaft broker (no-op with KAFKA_BOOTSTRAP 
 broker-stop: ## stop the local broker
 	$(KAFKA) stop
 
+# A three-node KRaft cluster on 127.0.0.1 (clients on CLUSTER_PORT, +2, +4); see docs/scaling.md.
+CLUSTER_PORT ?= 9092
+CLUSTER := KAFKA_BROKERS=3 KAFKA_PORT=$(CLUSTER_PORT) $(KAFKA)
+
+.PHONY: cluster
+cluster: ## start a local three-broker KRaft cluster (RF 3, min ISR 2; CLUSTER_PORT=, default 9092)
+	$(CLUSTER) start
+	$(CLUSTER) wait-ready 180
+	@echo "KAFKA_BOOTSTRAP=127.0.0.1:$(CLUSTER_PORT),127.0.0.1:$$(($(CLUSTER_PORT)+2)),127.0.0.1:$$(($(CLUSTER_PORT)+4))"
+
+.PHONY: cluster-stop
+cluster-stop: ## stop the local three-broker cluster
+	$(CLUSTER) stop
+
 .PHONY: demo
 demo: install ## broker + worker + sample orders + live summary (Ctrl-C stops it all)
 	@was_running=$$($(KAFKA) status >/dev/null 2>&1 && echo yes); \
@@ -75,6 +89,10 @@ demo: install ## broker + worker + sample orders + live summary (Ctrl-C stops it
 .PHONY: test
 test: install tools broker ## unit, agent and integration tests (starts the local broker)
 	$(BIN)/python -m pytest
+
+.PHONY: test-cluster
+test-cluster: install ## the launcher's three-broker mode: kill -9 a node under acks=all (own ports, ~2 min)
+	$(BIN)/python -m pytest -m cluster tests/integration/test_cluster_launcher.py
 
 .PHONY: throughput
 throughput: install broker ## orders/s through one worker on the local broker (median of 3 runs)

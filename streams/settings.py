@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -138,6 +138,37 @@ class Settings(BaseSettings):
         description="a larger original is dead-lettered truncated to 64 KiB (headers say so)",
     )
 
+    # ---- replication, the local cluster and broker credentials (issue 14) -----------------
+    # Appended as one block; streams/app.py, streams/topics.py and streams/tables.py are to pass
+    # `replication_topic_config` to every topic and changelog they declare (docs/scaling.md).
+    kafka_brokers: int = Field(
+        default=1,
+        validation_alias=AliasChoices("KAFKA_BROKERS", "ORDERTRIAGE_KAFKA_BROKERS"),
+        description="nodes of the local cluster of deploy/kafka/kafka.sh (1 or 3); with 3 and"
+        " no KAFKA_BOOTSTRAP the bootstrap lists all three (KAFKA_PORT, +2, +4)",
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="`min.insync.replicas` of the topics it creates: an acks=all write needs"
+        " this many replicas (2 with replication 3 rides out one broker down);"
+        " 1 = leave the broker's default",
+    )
+    broker_sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="",
+        description="SASL mechanism of every Kafka client; empty = no authentication",
+    )
+    broker_sasl_username: str = Field(
+        default="", description="SASL user name (from a Secret, never a committed file)"
+    )
+    broker_sasl_password: SecretStr = Field(
+        default=SecretStr(""), description="SASL password (from a Secret, never a committed file)"
+    )
+    broker_tls: bool = Field(
+        default=False,
+        description="TLS to the brokers (system CA bundle); with SASL: SASL_SSL",
+    )
+
     @field_validator("analytics_windows", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
@@ -151,6 +182,13 @@ class Settings(BaseSettings):
         if not value or any(v <= 0 for v in value):
             raise ValueError("needs at least one window size, all > 0 seconds")
         return sorted(set(value))
+
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _brokers(cls, value: int) -> int:
+        if value not in (1, 3):
+            raise ValueError("the launcher runs 1 broker or a cluster of 3")
+        return value
 
     @field_validator("reclassify_cron")
     @classmethod
@@ -183,9 +221,34 @@ class Settings(BaseSettings):
             raise ValueError("analytics_retention_seconds must be >= analytics_lateness_seconds")
         return self
 
+    @model_validator(mode="after")
+    def _replication(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                f"topic_min_insync_replicas ({self.topic_min_insync_replicas}) is above"
+                f" topic_replication_factor ({self.topic_replication_factor}):"
+                " every acks=all write would fail with NOT_ENOUGH_REPLICAS"
+            )
+        if self.broker_sasl_mechanism and not self.broker_sasl_username:
+            raise ValueError("broker_sasl_mechanism is set but broker_sasl_username is empty")
+        return self
+
     @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        # The launcher's node N listens on KAFKA_PORT + 2(N-1) (its controller on the port after).
+        return ",".join(f"127.0.0.1:{self.kafka_port + 2 * n}" for n in range(self.kafka_brokers))
+
+    @property
+    def replication_topic_config(self) -> dict[str, str]:
+        """Topic configs for replication, for every topic (and changelog) ordertriage creates.
+
+        Empty with ``topic_min_insync_replicas`` 1, so a broker default above 1 is not lowered.
+        """
+        if self.topic_min_insync_replicas > 1:
+            return {"min.insync.replicas": str(self.topic_min_insync_replicas)}
+        return {}
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -208,6 +271,10 @@ def markdown_table() -> str:
         default = field.default
         if isinstance(default, list):
             default = ",".join(str(v) for v in default)
+        elif isinstance(default, SecretStr):
+            default = "(secret)" if default.get_secret_value() else ""
+        elif isinstance(default, bool):
+            default = str(default).lower()
         shown = "(empty)" if default in ("", None) else f"`{default}`"
         rows.append(f"| `{env}` | {shown} | {field.description} |")
     return "\n".join(rows)

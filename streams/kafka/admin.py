@@ -20,6 +20,7 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka import clients
+from streams.settings import get_settings
 
 
 async def ensure_topics(
@@ -31,15 +32,21 @@ async def ensure_topics(
     configs: Mapping[str, str] | None = None,
     wait_s: float = 30.0,
 ) -> None:
-    """Create the missing ones of ``names``; return once the broker describes all of them."""
+    """Create the missing ones of ``names``; return once the broker describes all of them.
+
+    Created topics get the settings' replication configs (``min.insync.replicas`` when
+    ``topic_min_insync_replicas`` > 1), overridden by ``configs``. Topics that exist are left as
+    they are (Kafka does not change a topic's replication factor on its own).
+    """
     wanted = sorted(set(names))
+    topic_configs = {**get_settings().replication_topic_config, **(configs or {})}
     admin = clients.admin(bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
         for name in missing:
-            topic = NewTopic(name, partitions, replication, topic_configs=dict(configs or {}))
+            topic = NewTopic(name, partitions, replication, topic_configs=dict(topic_configs))
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics([topic])
         deadline = time.monotonic() + wait_s

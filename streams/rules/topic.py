@@ -49,7 +49,10 @@ async def ensure_topic(settings: Settings) -> str:
     await admin.start()
     try:
         topic = NewTopic(
-            name, 1, settings.topic_replication_factor, topic_configs=RULES_TOPIC_CONFIG
+            name,
+            1,
+            settings.topic_replication_factor,
+            topic_configs={**settings.replication_topic_config, **RULES_TOPIC_CONFIG},
         )
         await admin.create_topics([topic])
     except TopicAlreadyExistsError:

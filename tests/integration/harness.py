@@ -24,7 +24,13 @@ Record = ConsumerRecord[bytes, bytes]
 
 
 def bootstrap() -> str:
-    return os.environ.get("KAFKA_BOOTSTRAP") or f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
+    """KAFKA_BOOTSTRAP, else the launcher's broker, or all nodes of its cluster (KAFKA_BROKERS=3:
+    node N on KAFKA_PORT + 2(N-1)), as streams.settings.Settings.bootstrap."""
+    if os.environ.get("KAFKA_BOOTSTRAP"):
+        return os.environ["KAFKA_BOOTSTRAP"]
+    port = int(os.environ.get("KAFKA_PORT", "9092"))
+    nodes = 3 if os.environ.get("KAFKA_BROKERS") == "3" else 1
+    return ",".join(f"127.0.0.1:{port + 2 * n}" for n in range(nodes))
 
 
 def free_port() -> int:

@@ -122,3 +122,44 @@ def test_markdown_table_lists_every_field() -> None:
     assert "| `ORDERTRIAGE_ANALYTICS_WINDOWS` | `60,3600` |" in table
     assert "| `KAFKA_BOOTSTRAP` | (empty) |" in table
     assert "| `ORDERTRIAGE_RULES_FILE` | (empty) |" in table
+
+
+def test_bootstrap_lists_the_local_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BROKERS", "3")
+    monkeypatch.setenv("KAFKA_PORT", "9300")
+    assert Settings().bootstrap == "127.0.0.1:9300,127.0.0.1:9302,127.0.0.1:9304"
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "kafka-0:9092")
+    assert Settings().bootstrap == "kafka-0:9092"  # an explicit bootstrap wins
+
+
+@pytest.mark.parametrize("brokers", ["2", "0", "three"])
+def test_launcher_runs_one_or_three_brokers(monkeypatch: pytest.MonkeyPatch, brokers: str) -> None:
+    monkeypatch.setenv("KAFKA_BROKERS", brokers)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_min_insync_replicas_becomes_a_topic_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().topic_min_insync_replicas == 1
+    assert Settings().replication_topic_config == {}  # the broker's default stands
+    monkeypatch.setenv("ORDERTRIAGE_TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("ORDERTRIAGE_TOPIC_MIN_INSYNC_REPLICAS", "2")
+    assert Settings().replication_topic_config == {"min.insync.replicas": "2"}
+
+
+def test_min_insync_replicas_cannot_exceed_replication(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERTRIAGE_TOPIC_REPLICATION_FACTOR", "2")
+    monkeypatch.setenv("ORDERTRIAGE_TOPIC_MIN_INSYNC_REPLICAS", "3")
+    with pytest.raises(ValidationError, match="NOT_ENOUGH_REPLICAS"):
+        Settings()
+
+
+def test_sasl_needs_a_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_MECHANISM", "SCRAM-SHA-512")
+    with pytest.raises(ValidationError, match="username"):
+        Settings()
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_USERNAME", "ordertriage")
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "s3cret")
+    s = Settings()
+    assert "s3cret" not in repr(s)
+    assert s.broker_sasl_password.get_secret_value() == "s3cret"

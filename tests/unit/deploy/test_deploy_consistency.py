@@ -68,3 +68,110 @@ def test_worker_port_is_the_default_and_scraped(monkeypatch) -> None:
         for t in c["targets"]
     ]
     assert f"worker:{port}" in targets
+
+
+# ---- the three-broker template, the Kubernetes ConfigMap and compose's worker (issue 14) ----
+
+K8S = ROOT / "deploy/kubernetes"
+#: Settings that differ by design between compose (one broker, one worker) and the ConfigMap
+#: (a replicated cluster): the broker address, replication, and the per-pod web address.
+PER_TARGET = {
+    "KAFKA_BOOTSTRAP",
+    "ORDERTRIAGE_WEB_HOST",
+    "ORDERTRIAGE_TOPIC_PARTITIONS",
+    "ORDERTRIAGE_TOPIC_REPLICATION_FACTOR",
+    "ORDERTRIAGE_TOPIC_MIN_INSYNC_REPLICAS",
+}
+
+
+def properties(name: str) -> dict[str, str]:
+    props = {}
+    for line in (ROOT / "deploy/kafka" / name).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    return props
+
+
+def setting_env_names() -> set[str]:
+    names = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names |= set(getattr(alias, "choices", [])) or {f"ORDERTRIAGE_{name.upper()}"}
+    return names
+
+
+def configmap() -> dict[str, str]:
+    return yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]
+
+
+def worker_env() -> dict[str, str]:
+    return {k: str(v) for k, v in compose()["services"]["worker"]["environment"].items()}
+
+
+def test_cluster_template_differs_from_the_single_broker_only_in_replication() -> None:
+    single, cluster = properties("server.properties"), properties("cluster.properties")
+    replication = {
+        "node.id",
+        "controller.quorum.voters",
+        "default.replication.factor",
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+        "share.coordinator.state.topic.min.isr",
+    }
+    for key in set(single) | set(cluster):
+        if key not in replication:
+            assert single.get(key) == cluster.get(key), key
+    assert cluster["default.replication.factor"] == cluster["offsets.topic.replication.factor"]
+    assert cluster["default.replication.factor"] == "3"
+    assert cluster["min.insync.replicas"] == "2"
+    assert cluster["transaction.state.log.replication.factor"] == "3"
+
+
+def test_every_env_name_is_a_setting() -> None:
+    real = setting_env_names()
+    for where, names in (("docker-compose.yml", worker_env()), ("configmap.yaml", configmap())):
+        unknown = set(names) - real
+        assert not unknown, f"{where} sets {unknown}, which no setting reads"
+
+
+def test_compose_and_configmap_agree_where_they_apply() -> None:
+    compose_env, k8s = worker_env(), configmap()
+    shared = (set(compose_env) & set(k8s)) - PER_TARGET
+    assert {"ORDERTRIAGE_STORE", "ORDERTRIAGE_DATA_DIR", "ORDERTRIAGE_APP_ID"} <= shared
+    for name in sorted(shared):
+        assert compose_env[name] == k8s[name], (
+            f"{name}: compose {compose_env[name]}, k8s {k8s[name]}"
+        )
+    # Every setting the ConfigMap makes, compose makes too (or it differs by design).
+    assert set(k8s) - PER_TARGET <= set(compose_env)
+
+
+def test_replication_matches_each_targets_brokers() -> None:
+    compose_env, k8s, cluster = worker_env(), configmap(), properties("cluster.properties")
+    broker = {k: str(v) for k, v in compose()["services"]["kafka"]["environment"].items()}
+    assert (
+        compose_env["ORDERTRIAGE_TOPIC_REPLICATION_FACTOR"]
+        == broker["KAFKA_DEFAULT_REPLICATION_FACTOR"]
+    )
+    assert (
+        compose_env["ORDERTRIAGE_TOPIC_MIN_INSYNC_REPLICAS"] == broker["KAFKA_MIN_INSYNC_REPLICAS"]
+    )
+    assert compose_env["ORDERTRIAGE_TOPIC_PARTITIONS"] == broker["KAFKA_NUM_PARTITIONS"]
+    assert k8s["ORDERTRIAGE_TOPIC_REPLICATION_FACTOR"] == cluster["default.replication.factor"]
+    assert k8s["ORDERTRIAGE_TOPIC_MIN_INSYNC_REPLICAS"] == cluster["min.insync.replicas"]
+
+
+def test_compose_worker_state_is_on_a_volume() -> None:
+    doc = compose()
+    (mount,) = doc["services"]["worker"]["volumes"]
+    volume, _, target = mount.partition(":")
+    assert target == worker_env()["ORDERTRIAGE_DATA_DIR"]
+    assert volume in doc["volumes"]
+    # The image creates that directory for its user, so the new volume is writable.
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    assert f"install -d -o ordertriage -g ordertriage {target}" in dockerfile

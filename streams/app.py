@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from aiokafka.helpers import create_ssl_context
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import runtime
@@ -65,6 +66,10 @@ def faust_app(settings: Settings) -> faust.App:
         consumer_metadata_max_age_ms=5000,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
+        # Every output and changelog record waits for all in-sync replicas (Faust's default,
+        # stated so a stray PRODUCER_ACKS cannot lower it).
+        producer_acks=-1,
+        broker_credentials=credentials(settings),
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
@@ -76,6 +81,19 @@ def faust_app(settings: Settings) -> faust.App:
         debug=False,
         autodiscover=False,
     )
+
+
+def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The ``broker_*`` settings as Faust wants them (plain clients: ``streams.kafka.clients``)."""
+    context = create_ssl_context() if settings.broker_tls else None
+    if settings.broker_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.broker_sasl_username,
+            password=settings.broker_sasl_password.get_secret_value(),
+            mechanism=settings.broker_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 def build(settings: Settings | None = None) -> Worker:

@@ -14,7 +14,12 @@ class Tables:
             # Faust derives serializers only from faust.Record types; ours are pydantic
             # codecs (streams.runtime.codecs), given to the table, its store and its changelog.
             created = app.Table(
-                name, key_type=str, partitions=settings.topic_partitions, help=help_
+                name,
+                key_type=str,
+                partitions=settings.topic_partitions,
+                help=help_,
+                # min.insync.replicas for the changelog too (replication from the app's default)
+                extra_topic_configs=settings.replication_topic_config,
             )
             created.key_serializer = "raw"  # hashes like the input keys, so routing finds the owner
             created.value_serializer = value_serializer

@@ -51,6 +51,7 @@ class Topics:
                 value_serializer=value_serializer,
                 partitions=settings.topic_partitions,
                 replicas=settings.topic_replication_factor,
+                config=settings.replication_topic_config or None,
                 internal=True,  # declare with our partition count if missing
             )
 
@@ -84,6 +85,7 @@ class Topics:
             value_serializer="raw",
             partitions=settings.topic_partitions,
             replicas=settings.topic_replication_factor,
+            config=settings.replication_topic_config or None,
             internal=True,
         )
         self.insight_customers = topic(
@@ -100,6 +102,7 @@ class Topics:
             value_serializer="raw",
             partitions=settings.topic_partitions,
             replicas=settings.topic_replication_factor,
+            config=settings.replication_topic_config or None,
             internal=True,  # declares every name before the consumer subscribes
         )
 

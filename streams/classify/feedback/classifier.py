@@ -1,0 +1,109 @@
+"""The feedback classifier: one call per message, rules and model blended, never raising.
+
+    classifier = FeedbackClassifier.default()   # shipped model + the default rules file
+    decision = classifier.classify("快递 three days late 还没到", channel="chat")
+    decision.category, decision.confidence, decision.needs_review, decision.reasons
+
+Pure: no Kafka, no HTTP, no metrics. The only I/O is loading the model artifact, in
+:meth:`FeedbackClassifier.default` / :func:`streams.classify.feedback.artifact.load`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import Priority
+from streams.classify.feedback import artifact
+from streams.classify.feedback.config import FeedbackRules
+from streams.classify.feedback.model import FeedbackModel, softmax
+from streams.classify.feedback.signals import CompiledRules
+from streams.classify.feedback.text import Language, detect_language, normalize
+
+_KNOWN_LANGUAGES = ("zh", "en", "mixed", "other")
+
+
+class FeedbackDecision(BaseModel):
+    """What the classifier decided about one message, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    category: str
+    confidence: float = Field(description="calibrated probability of `category`")
+    needs_review: bool = Field(description="confidence below the rules file's review_threshold")
+    language: Language
+    priority: Priority = Field(description="default priority of the category (rules file)")
+    model_version: str
+    rules_version: str
+    reasons: list[str] = Field(description="rules that fired, then the strongest model features")
+    scores: dict[str, float] = Field(description="calibrated probability per category")
+
+
+class FeedbackClassifier:
+    """A model and the feedback section of a rule set; build once, classify many."""
+
+    def __init__(self, model: FeedbackModel, rules: FeedbackRules, rules_version: str) -> None:
+        if list(model.classes) != list(rules.categories):
+            raise ValueError(
+                f"model {model.version} knows {model.classes}, the rules file lists"
+                f" {rules.categories}; retrain with `ordertriage feedback train`"
+            )
+        self.model = model
+        self.rules = rules
+        self.rules_version = rules_version
+        self._compiled = CompiledRules(rules)
+
+    @classmethod
+    def default(cls, model_dir: Path | None = None) -> FeedbackClassifier:
+        """The shipped model (or one in ``model_dir``) with the default rules file."""
+        from streams.classify.rules import RuleSet
+
+        ruleset = RuleSet.default()
+        return cls(artifact.load(model_dir), ruleset.feedback, ruleset.version)
+
+    def classify(
+        self,
+        text: object,
+        *,
+        channel: str | None = None,
+        rating: int | None = None,
+        language: str | None = None,
+    ) -> FeedbackDecision:
+        """Classify one message; any input (even not a string) gives a decision, never raises.
+
+        ``language`` given by the sender (zh, en, mixed) is kept; otherwise it is detected.
+        """
+        raw = text if isinstance(text, str) else ""
+        normalized = normalize(raw)
+        lang: Language = (
+            language  # type: ignore[assignment]
+            if language in _KNOWN_LANGUAGES
+            else detect_language(raw, self.rules.mixed_language_share)
+        )
+        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+            rating = None
+        rules = self._compiled.score(normalized, channel, rating)
+        rows = self.model.features([normalized])
+        logits = self.model.logits(rows)[0]
+        bonus = np.array([rules.bonus[c] for c in self.model.classes])
+        probs = softmax(self.model.model_scale * logits + self.model.rule_scale * bonus)
+        best = int(np.argmax(probs))
+        category = self.model.classes[best]
+        confidence = float(probs[best])
+        reasons = list(rules.fired)
+        reasons += [f"model:{f}" for f in self.model.strongest(rows[0], best)]
+        if not normalized:
+            reasons.append("empty text after normalization")
+        return FeedbackDecision(
+            category=category,
+            confidence=round(confidence, 4),
+            needs_review=confidence < self.rules.review_threshold or not normalized,
+            language=lang,
+            priority=self.rules.priority_of(category),
+            model_version=self.model.version,
+            rules_version=self.rules_version,
+            reasons=reasons,
+            scores={c: round(float(p), 4) for c, p in zip(self.model.classes, probs, strict=True)},
+        )

@@ -20,7 +20,7 @@ from streams.classify.feedback import artifact
 from streams.classify.feedback.config import FeedbackRules
 from streams.classify.feedback.model import FeedbackModel, softmax
 from streams.classify.feedback.signals import CompiledRules
-from streams.classify.feedback.text import Language, detect_language, normalize
+from streams.classify.feedback.text import Language, detect_language, normalize, script_counts
 
 _KNOWN_LANGUAGES = ("zh", "en", "mixed", "other")
 
@@ -94,12 +94,15 @@ class FeedbackClassifier:
         confidence = float(probs[best])
         reasons = list(rules.fired)
         reasons += [f"model:{f}" for f in self.model.strongest(rows[0], best)]
+        too_short = sum(script_counts(normalized)) < self.rules.min_text_units
         if not normalized:
             reasons.append("empty text after normalization")
+        elif too_short:
+            reasons.append(f"too short: under {self.rules.min_text_units} words or characters")
         return FeedbackDecision(
             category=category,
             confidence=round(confidence, 4),
-            needs_review=confidence < self.rules.review_threshold or not normalized,
+            needs_review=confidence < self.rules.review_threshold or too_short,
             language=lang,
             priority=self.rules.priority_of(category),
             model_version=self.model.version,

@@ -90,6 +90,12 @@ class FeedbackRules(_Strict):
     mixed_language_share: float = Field(
         default=0.1, gt=0, lt=0.5, description="minority script share that makes text mixed"
     )
+    min_text_units: int = Field(
+        default=2,
+        ge=0,
+        le=50,
+        description="fewer Han characters plus Latin words than this: needs_review (ok, 嗯)",
+    )
     keywords: dict[str, Keywords] = Field(default_factory=dict)
     signals: list[Signal] = Field(default_factory=list)
     priority: dict[str, Priority] = Field(

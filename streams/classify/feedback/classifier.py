@@ -10,12 +10,13 @@ Pure: no Kafka, no HTTP, no metrics. The only I/O is loading the model artifact,
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import Priority
+from schemas.events import FeedbackClassified, FeedbackReceived, Priority
 from streams.classify.feedback import artifact
 from streams.classify.feedback.config import FeedbackRules
 from streams.classify.feedback.model import FeedbackModel, softmax
@@ -110,3 +111,34 @@ class FeedbackClassifier:
             reasons=reasons,
             scores={c: round(float(p), 4) for c, p in zip(self.model.classes, probs, strict=True)},
         )
+
+
+def classify_event(classifier: FeedbackClassifier, event: FeedbackReceived) -> FeedbackDecision:
+    """Classify a validated ``feedback.received`` event (its channel, rating and language)."""
+    return classifier.classify(
+        event.text, channel=event.channel.value, rating=event.rating, language=event.language
+    )
+
+
+def classified_record(
+    event: FeedbackReceived, decision: FeedbackDecision, classified_at: datetime
+) -> FeedbackClassified:
+    """The ``feedback.classified`` record, with ``team``/``assignee`` left to routing."""
+    return FeedbackClassified(
+        feedback_id=event.feedback_id,
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        classified_at=classified_at,
+        customer_id=event.customer_id,
+        order_id=event.order_id,
+        channel=event.channel,
+        category=decision.category,
+        confidence=decision.confidence,
+        needs_review=decision.needs_review,
+        language=decision.language,
+        scores=decision.scores,
+        model_version=decision.model_version,
+        rules_version=decision.rules_version,
+        reasons=decision.reasons,
+        priority=decision.priority,
+    )

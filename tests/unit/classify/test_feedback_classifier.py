@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,7 +10,12 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.classify.feedback.classifier import FeedbackClassifier
+from schemas.events import FeedbackReceived
+from streams.classify.feedback.classifier import (
+    FeedbackClassifier,
+    classified_record,
+    classify_event,
+)
 from streams.classify.feedback.metrics import Scored, expected_calibration_error, report
 from streams.classify.rules import RuleSet, RuleSetError, default_text
 from tests.unit.classify.conftest import read_jsonl
@@ -161,3 +167,24 @@ def _default_data() -> dict[str, Any]:
 
 def _yaml(data: object) -> str:
     return yaml.safe_dump(data, allow_unicode=True)
+
+
+def test_an_event_becomes_a_classified_record(classifier: FeedbackClassifier) -> None:
+    event = FeedbackReceived.model_validate(
+        {
+            "event_id": "e-1",
+            "occurred_at": "2026-12-01T10:00:00+08:00",
+            "feedback_id": "FB-1",
+            "channel": "app",
+            "customer_id": "C-42",
+            "order_id": "SO-1001",
+            "text": "净水器滤芯卡口跟机器对不上，根本装不进去",
+            "rating": 2,
+        }
+    )
+    decision = classify_event(classifier, event)
+    assert decision.category == "product_issue"
+    record = classified_record(event, decision, datetime(2026, 12, 1, 2, 0, 1, tzinfo=UTC))
+    assert record.feedback_id == "FB-1" and record.order_id == "SO-1001"
+    assert record.category == decision.category and record.priority == decision.priority
+    assert record.team is None and record.assignee is None

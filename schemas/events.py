@@ -6,12 +6,20 @@ exported from them (``make schemas``) and a test fails when the files are stale.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -234,3 +242,106 @@ class ReportPublished(_Outbound):
     html_path: str
     csv_path: str
     generated_at: datetime
+
+
+# --- customer feedback (docs/feedback.md) ------------------------------------------------------
+
+#: Longest feedback text accepted; longer text is a validation error (dead letter), not cut.
+FEEDBACK_MAX_CHARS = 20_000
+# C0 and C1 control characters except tab, line feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class FeedbackChannel(StrEnum):
+    APP = "app"
+    EMAIL = "email"
+    PHONE = "phone"
+    CHAT = "chat"
+    REVIEW = "review"
+    OTHER = "other"
+
+
+class FeedbackStatus(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    RESPONDED = "responded"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+def feedback_text(value: str) -> str:
+    """Control characters are stripped (tab and line breaks kept); then it must say something.
+
+    Stripping rather than rejecting: a stray NUL from a copy-paste should not lose a complaint.
+    """
+    text = _CONTROL.sub("", value)
+    if not text.strip():
+        raise ValueError("text is empty (or only whitespace and control characters)")
+    if len(text) > FEEDBACK_MAX_CHARS:
+        raise ValueError(
+            f"text has {len(text)} characters; at most {FEEDBACK_MAX_CHARS} are accepted"
+        )
+    return text
+
+
+class FeedbackReceived(_Inbound):
+    """``feedback.received``: a customer said something. Keyed by ``feedback_id``."""
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    feedback_id: Identifier
+    channel: FeedbackChannel
+    customer_id: Identifier
+    order_id: Identifier | None = None
+    text: str = Field(
+        description=f"1 to {FEEDBACK_MAX_CHARS} characters; control characters are stripped",
+        json_schema_extra={"minLength": 1, "maxLength": FEEDBACK_MAX_CHARS},
+    )
+    rating: int | None = Field(default=None, ge=1, le=5, strict=True)
+    language: Literal["zh", "en", "mixed"] | None = Field(
+        default=None, description="as the sender knows it; detected from the text when absent"
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        return feedback_text(value)
+
+
+class FeedbackStatusChanged(_Inbound):
+    """``feedback.status-changed``: a person acted on a feedback. Keyed by ``feedback_id``."""
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    feedback_id: Identifier
+    status: FeedbackStatus
+    changed_by: Identifier
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackClassified(_Outbound):
+    """``feedback.classified``: the classifier's decision on one feedback, and where it goes.
+
+    ``team`` and ``assignee`` are filled by the routing agent; both stay empty for
+    ``needs_review`` (the triage queue). No contact data and no feedback text.
+    """
+
+    feedback_id: str
+    event_id: str = Field(description="event_id of the feedback.received event")
+    occurred_at: datetime
+    classified_at: datetime
+    customer_id: str
+    order_id: str | None = None
+    channel: FeedbackChannel
+    category: str
+    confidence: float = Field(ge=0, le=1, description="calibrated probability of `category`")
+    needs_review: bool = Field(description="confidence below the rules file's review_threshold")
+    language: Literal["zh", "en", "mixed", "other"]
+    scores: dict[str, float] = Field(description="calibrated probability per category")
+    model_version: str
+    rules_version: str
+    reasons: list[str] = Field(description="rules that fired, then the strongest model features")
+    priority: Priority
+    team: str | None = Field(default=None, description="filled by routing; none when in review")
+    assignee: str | None = Field(default=None, description="filled by routing")

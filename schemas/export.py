@@ -11,6 +11,9 @@ from pydantic import BaseModel
 from schemas.events import (
     AnalyticsWindow,
     ClassifiedOrder,
+    FeedbackClassified,
+    FeedbackReceived,
+    FeedbackStatusChanged,
     Notification,
     OrderCreated,
     ReportPublished,
@@ -29,7 +32,17 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "orders.analytics.schema.json": AnalyticsWindow,
     "ordertriage.rules.schema.json": RulesPublished,
     "orders.reports.schema.json": ReportPublished,
+    "feedback.received.schema.json": FeedbackReceived,
+    "feedback.status-changed.schema.json": FeedbackStatusChanged,
+    "feedback.classified.schema.json": FeedbackClassified,
 }
+#: Inbound events: validation-mode schemas that allow unknown fields.
+INBOUND: tuple[type[BaseModel], ...] = (
+    OrderCreated,
+    StatusChanged,
+    FeedbackReceived,
+    FeedbackStatusChanged,
+)
 
 
 def render(model: type[BaseModel], mode: str) -> str:
@@ -41,7 +54,7 @@ def render(model: type[BaseModel], mode: str) -> str:
 def rendered() -> dict[str, str]:
     out = {}
     for name, model in EXPORTS.items():
-        mode = "in" if model in (OrderCreated, StatusChanged) else "out"
+        mode = "in" if model in INBOUND else "out"
         out[name] = render(model, mode)
     return out
 

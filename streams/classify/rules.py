@@ -1,8 +1,9 @@
 """The rule set: classification standards plus custom rules, as versioned, validated data.
 
 One YAML file holds value tiers per currency, VIP thresholds, the product type mapping, the
-priority matrix and the custom rules. Its version is ``label@hash``: the hash covers the
-parsed content (not comments or formatting), so equal labels cannot hide an edit.
+priority matrix, the custom rules and the customer feedback section (``feedback:``). Its
+version is ``label@hash``: the hash covers the parsed content (not comments or formatting), so
+equal labels cannot hide an edit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pydantic import (
 
 from schemas.events import CustomerSegment, Priority, ValueTier
 from streams.classify.conditions import Condition, parse, suggest, validated
+from streams.classify.feedback_rules import FeedbackRules
 from streams.classify.lifecycle import Lifecycle
 from streams.classify.sla import Sla
 
@@ -184,6 +186,7 @@ class RuleSet(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     lifecycle: Lifecycle = Lifecycle()
     slas: list[Sla] = Field(default_factory=list)
+    feedback: FeedbackRules = FeedbackRules()
 
     @field_validator("priority_matrix")
     @classmethod
@@ -307,6 +310,7 @@ def _siblings(loc: list[Any], where: list[str]) -> list[str]:
         "value_tiers": ValueTiers,
         "vip": VipThresholds,
         "default": TierThresholds,
+        "feedback": FeedbackRules,
     }
     parent = str(loc[-2]) if len(loc) >= 2 else ("rule" if where else "")
     if parent == "rule" or (len(loc) == 1 and where):

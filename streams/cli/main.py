@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console
 from rich.syntax import Syntax
 
+from streams.cli.feedback import feedback
 from streams.cli.rules import explain, rules
 from streams.cli.worker import worker
 from streams.settings import get_settings
@@ -158,3 +159,4 @@ def print_record(
 main.add_command(worker)
 main.add_command(rules)
 main.add_command(explain)
+main.add_command(feedback)

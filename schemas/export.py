@@ -11,7 +11,9 @@ from pydantic import BaseModel
 from schemas.events import (
     AnalyticsWindow,
     ClassifiedOrder,
+    DeliveryDeadLetter,
     Notification,
+    OrderAction,
     OrderCreated,
     ReportPublished,
     RulesPublished,
@@ -29,6 +31,8 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "orders.analytics.schema.json": AnalyticsWindow,
     "ordertriage.rules.schema.json": RulesPublished,
     "orders.reports.schema.json": ReportPublished,
+    "orders.actions.schema.json": OrderAction,
+    "orders.notify-deadletters.schema.json": DeliveryDeadLetter,
 }
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from streams import local_state
+from streams.cli.notify import notify
 from streams.cli.rules import explain, rules
 from streams.settings import get_settings
 
@@ -190,3 +191,4 @@ def print_record(
 
 main.add_command(rules)
 main.add_command(explain)
+main.add_command(notify)

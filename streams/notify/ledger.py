@@ -11,7 +11,6 @@ done for it, whichever instance did it before a crash or a rebalance. Records: `
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from typing import Any, Literal
 
@@ -68,11 +67,14 @@ class Ledger:
         if entry.notification_id:
             self.by_notification[entry.notification_id].add(entry.key)
 
-    async def write(self, entries: list[Entry], partition: int) -> None:
-        """Durable (acks=all) before it returns: callers rely on it before acting."""
-        await asyncio.gather(*await self.write_soon(entries, partition))
+    async def write(self, entries: list[tuple[Entry, int]]) -> None:
+        """Durable (acks=all) before it returns: callers rely on it before acting.
 
-    async def write_soon(self, entries: list[Entry], partition: int) -> list[asyncio.Future[Any]]:
+        Each entry goes to the ledger partition of the input partition given with it.
+        """
+        await asyncio.gather(*await self.write_soon(entries))
+
+    async def write_soon(self, entries: list[tuple[Entry, int]]) -> list[asyncio.Future[Any]]:
         """Queued to the broker now (no linger); the futures resolve once it is durable."""
         futures = [
             await self.producer.send(
@@ -81,9 +83,9 @@ class Ledger:
                 value=e.model_dump_json(exclude_none=True).encode(),
                 partition=partition % self.partitions,
             )
-            for e in entries
+            for e, partition in entries
         ]
-        for e in entries:
+        for e, _ in entries:
             self._keep(e)
         return futures
 
@@ -100,16 +102,18 @@ class Ledger:
 
     async def load(self, partitions: set[int] | None = None) -> int:
         """Read ledger partitions (all when None) from the start to their end offsets now."""
+        admin = clients.admin(self.bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        found = {p["partition"] for d in described for p in d.get("partitions") or []}
+        if not found:
+            raise RuntimeError(f"ledger topic {self.topic} has no partitions")
         consumer = clients.consumer(self.bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            found = consumer.partitions_for_topic(self.topic) or set()
-            deadline = time.monotonic() + 30
-            while not found:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"ledger topic {self.topic} has no partitions")
-                await consumer.force_metadata_update()  # type: ignore[no-untyped-call]
-                found = consumer.partitions_for_topic(self.topic) or set()
             self.partitions = len(found)
             wanted = found if partitions is None else {p % self.partitions for p in partitions}
             tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]

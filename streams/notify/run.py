@@ -28,10 +28,11 @@ log = logging.getLogger("ordertriage.notify")
 async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT); config errors raise before anything."""
     config, secrets = load(config_path)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:  # the command, not a test: stop cleanly on a signal
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     ledger_topic = f"{settings.notify_group}-ledger"
     kw = {"partitions": settings.topic_partitions, "replication": settings.topic_replication_factor}
     await ensure_topics(settings.bootstrap, [ledger_topic], configs=LEDGER_CONFIG, **kw)

@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
@@ -35,6 +36,13 @@ from streams.notify.plan import Delivery, Problem, plan
 
 log = logging.getLogger("ordertriage.notify")
 _DIGEST_NS = uuid.UUID("2b1f0d6e-4c3a-4e8f-9a51-646967657374")
+
+
+@dataclass(frozen=True)
+class Pending:
+    delivery: Delivery
+    born: float  # the notification record's timestamp (s): where latency starts
+    partition: int
 
 
 class Notifier:
@@ -85,125 +93,140 @@ class Notifier:
             order_url.format(order_id=n.order_id) if order_url else None,
         )
 
-    # --- one batch of one partition ------------------------------------------------------------
+    # --- one batch -----------------------------------------------------------------------------
 
-    async def handle(self, partition: int, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def handle(self, batch: dict[int, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Deliver one batch (input partition -> records); returns once all is recorded."""
         now = datetime.now(UTC)
-        todo: list[tuple[Delivery, float]] = []
-        early: list[Entry] = []
+        todo: list[Pending] = []
+        early: list[tuple[Entry, int]] = []
         dead: list[DeliveryDeadLetter] = []
-        for record in records:
-            try:
-                notification = Notification.model_validate_json(record.value or b"")
-            except ValidationError as exc:
-                log.warning("skipping a malformed notification at %s: %s", record.offset, exc)
-                metrics.UNROUTED.labels("malformed").inc()
-                continue
-            deliveries, problems = plan(notification, self.config, now)
-            for p in problems:
-                if self.ledger.get(p.key) is None:
-                    early.append(_entry_of_problem(p))
-                    dead.append(_dead_of_problem(p, now))
-                    metrics.UNROUTED.labels(p.reason).inc()
-            for d in deliveries:
-                entry = self.ledger.get(d.key)
-                if entry is not None and entry.state == "digested":
-                    digest = self.ledger.get(_digest_key(entry.digest_id or "", d.channel))
-                    if digest is not None and digest.state == "intent":
-                        entry = entry.model_copy(update={"state": "intent"})  # in doubt too
-                if entry is not None and entry.state in DONE:
-                    metrics.DELIVERIES.labels(d.channel, "duplicate").inc()
+        seen: set[str] = set()  # the same notification twice in one batch
+        for partition, records in batch.items():
+            for record in records:
+                try:
+                    notification = Notification.model_validate_json(record.value or b"")
+                except ValidationError as exc:
+                    log.warning("skipping a malformed notification at %s: %s", record.offset, exc)
+                    metrics.UNROUTED.labels("malformed").inc()
                     continue
-                if d.quiet:
-                    early.append(_entry(d, "quiet", detail="quiet hours"))
-                    metrics.DELIVERIES.labels(d.channel, "quiet").inc()
-                    continue
-                if (
-                    entry is not None
-                    and entry.state == "intent"
-                    and not self.senders[d.channel].idempotent
-                ):
-                    early.append(entry.model_copy(update={"state": "in_doubt"}))
-                    dead.append(
-                        _dead(
-                            d,
-                            "in_doubt",
-                            "crashed between call and record",
-                            entry.attempts,
-                            now,
-                        )
+                deliveries, problems = plan(notification, self.config, now)
+                for p in problems:
+                    if self.ledger.get(p.key) is None and p.key not in seen:
+                        seen.add(p.key)
+                        early.append((_entry_of_problem(p), partition))
+                        dead.append(_dead_of_problem(p, now))
+                        metrics.UNROUTED.labels(p.reason).inc()
+                for d in deliveries:
+                    if d.key in seen:
+                        metrics.DELIVERIES.labels(d.channel, "duplicate").inc()
+                        continue
+                    seen.add(d.key)
+                    pending = self._check(
+                        Pending(d, record.timestamp / 1000, partition), early, dead, now
                     )
-                    metrics.DELIVERIES.labels(d.channel, "in_doubt").inc()
-                    continue
-                todo.append((d, record.timestamp / 1000))
+                    if pending is not None:
+                        todo.append(pending)
         await self._deadletter(dead)
-        await self.ledger.write(early, partition)
-        by_channel: dict[str, list[tuple[Delivery, float]]] = defaultdict(list)
-        for d, born in todo:
-            by_channel[d.channel].append((d, born))
-        await asyncio.gather(
-            *(self._channel(name, batch, partition) for name, batch in by_channel.items())
-        )
+        await self.ledger.write(early)
+        by_channel: dict[str, list[Pending]] = defaultdict(list)
+        for pending in todo:
+            by_channel[pending.delivery.channel].append(pending)
+        await asyncio.gather(*(self._channel(name, group) for name, group in by_channel.items()))
 
-    async def _channel(
-        self, name: str, batch: list[tuple[Delivery, float]], partition: int
-    ) -> None:
+    def _check(
+        self,
+        pending: Pending,
+        early: list[tuple[Entry, int]],
+        dead: list[DeliveryDeadLetter],
+        now: datetime,
+    ) -> Pending | None:
+        """What the ledger says of a delivery: done, quiet, in doubt, or still to send."""
+        d = pending.delivery
+        entry = self.ledger.get(d.key)
+        if entry is not None and entry.state == "digested":
+            digest = self.ledger.get(_digest_key(entry.digest_id or "", d.channel))
+            if digest is None or digest.state == "intent":
+                entry = entry.model_copy(update={"state": "intent"})  # its digest is in doubt
+        if entry is not None and entry.state in DONE:
+            metrics.DELIVERIES.labels(d.channel, "duplicate").inc()
+            return None
+        if d.quiet:
+            early.append((_entry(d, "quiet", detail="quiet hours"), pending.partition))
+            metrics.DELIVERIES.labels(d.channel, "quiet").inc()
+            return None
+        if entry is not None and entry.state == "intent" and not self.senders[d.channel].idempotent:
+            early.append((entry.model_copy(update={"state": "in_doubt"}), pending.partition))
+            why = "the notifier stopped between calling the channel and recording the answer"
+            dead.append(_dead(d, "in_doubt", why, entry.attempts, now))
+            metrics.DELIVERIES.labels(d.channel, "in_doubt").inc()
+            return None
+        return pending
+
+    async def _channel(self, name: str, batch: list[Pending]) -> None:
         """Send what the rate limit allows one by one; fold the rest into one digest."""
         limiter = self.limiters[name]
-        batch.sort(key=lambda db: messages.importance(db[0].notification))
-        while batch:
-            if (wait := limiter.wait(time.time())) > 0:
-                await asyncio.sleep(wait)  # bounded by the longest window (60 s)
-            alone, fold = ratelimit.split(len(batch), limiter.room(time.time()))
-            singles, rest = batch[:alone], batch[alone:] if fold else []
-            units: list[tuple[str, Message, list[tuple[Delivery, float]]]] = []
-            intents = []
-            for d, born in singles:
-                units.append((d.key, messages.single(self.item(d), d.language), [(d, born)]))
-                intents.append(_entry(d, "intent"))
-            if rest:
-                digest_id = str(uuid.uuid5(_DIGEST_NS, "\x1f".join(sorted(d.key for d, _ in rest))))
-                key = _digest_key(digest_id, name)
-                lang = rest[0][0].language
-                units.append((key, messages.digest([self.item(d) for d, _ in rest], lang), rest))
-                for d, _ in rest:
-                    intents.append(_entry(d, "digested", digest_id=digest_id))
-                intents.append(Entry(key=key, state="intent", channel=name, digest_id=digest_id))
-                metrics.DIGESTED.labels(name).inc(len(rest))
-            await self.ledger.write(intents, partition)
-            written = []
-            dead = []
-            for key, message, covered in units:
-                limiter.record(time.time())
-                first = covered[0][0]
-                out = await self.senders[name].send(message, _delivery_id(key), first.to)
-                for _, born in covered:
-                    metrics.LATENCY.labels(name).observe(max(0.0, out.called_at - born))
-                metrics.RETRIES.labels(name).inc(out.attempts - 1)
-                state = "sent" if out.answer.ok else "failed"
-                metrics.DELIVERIES.labels(name, state).inc(len(covered))
-                base = _entry(first, state) if len(covered) == 1 and key == first.key else None
-                entry = (base or Entry(key=key, state=state, channel=name)).model_copy(
-                    update={
-                        "attempts": out.attempts,
-                        "detail": out.answer.detail[:500],
-                        "at": time.time(),
-                        "latency_s": out.called_at - covered[0][1],
-                        "notification": None if base is None else first.notification,
-                    }
-                )
-                # Recorded as soon as it is known: the window in doubt is this call plus one
-                # broker round trip, not the whole batch.
-                written += await self.ledger.write_soon([entry], partition)
-                if not out.answer.ok:
-                    reason = "exhausted" if out.answer.retryable else "rejected"
-                    for d, _ in covered:
-                        dead.append(
-                            _dead(d, reason, out.answer.detail, out.attempts, datetime.now(UTC))
+        batch.sort(key=lambda p: messages.importance(p.delivery.notification))
+        if (wait := limiter.wait(time.time())) > 0:
+            await asyncio.sleep(wait)  # bounded by the longest window (60 s)
+        alone, fold = ratelimit.split(len(batch), limiter.room(time.time()))
+        singles, rest = batch[:alone], batch[alone:] if fold else []
+        units: list[tuple[str, Message, list[Pending]]] = []
+        intents: list[tuple[Entry, int]] = []
+        for p in singles:
+            d = p.delivery
+            units.append((d.key, messages.single(self.item(d), d.language), [p]))
+            intents.append((_entry(d, "intent"), p.partition))
+        if rest:
+            digest_id = str(
+                uuid.uuid5(_DIGEST_NS, "\x1f".join(sorted(p.delivery.key for p in rest)))
+            )
+            key = _digest_key(digest_id, name)
+            lang = rest[0].delivery.language
+            units.append((key, messages.digest([self.item(p.delivery) for p in rest], lang), rest))
+            digest = Entry(key=key, state="intent", channel=name, digest_id=digest_id)
+            for p in rest:
+                intents.append((_entry(p.delivery, "digested", digest_id=digest_id), p.partition))
+            # The digest's record goes with every member's partition, so whoever reads a
+            # member back finds it.
+            intents += [(digest, part) for part in sorted({p.partition for p in rest})]
+            metrics.DIGESTED.labels(name).inc(len(rest))
+        await self.ledger.write(intents)
+        written: list[asyncio.Future[object]] = []
+        dead = []
+        for key, message, covered in units:
+            limiter.record(time.time())
+            first = covered[0].delivery
+            out = await self.senders[name].send(message, _delivery_id(key), first.to)
+            for p in covered:
+                metrics.LATENCY.labels(name).observe(max(0.0, out.called_at - p.born))
+            metrics.RETRIES.labels(name).inc(out.attempts - 1)
+            state = "sent" if out.answer.ok else "failed"
+            metrics.DELIVERIES.labels(name, state).inc(len(covered))
+            single = len(covered) == 1 and key == first.key
+            base = _entry(first, state) if single else Entry(key=key, state=state, channel=name)
+            entry = base.model_copy(
+                update={
+                    "attempts": out.attempts,
+                    "detail": out.answer.detail[:500],
+                    "at": time.time(),
+                    "latency_s": out.called_at - covered[0].born,
+                }
+            )
+            # Recorded as soon as it is known: the window in doubt is this call plus one
+            # broker round trip, not the whole batch.
+            parts = sorted({p.partition for p in covered})
+            written += await self.ledger.write_soon([(entry, part) for part in parts])
+            if not out.answer.ok:
+                reason = "exhausted" if out.answer.retryable else "rejected"
+                for p in covered:
+                    dead.append(
+                        _dead(
+                            p.delivery, reason, out.answer.detail, out.attempts, datetime.now(UTC)
                         )
-            await self._deadletter(dead)
-            await asyncio.gather(*written)
-            batch = []
+                    )
+        await self._deadletter(dead)
+        await asyncio.gather(*written)
 
     async def _deadletter(self, dead: list[DeliveryDeadLetter]) -> None:
         futures = [
@@ -220,10 +243,13 @@ class Notifier:
 
     async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=200, max_records=200)
-            for tp, records in batch.items():
-                await self.handle(tp.partition, records)
-                await consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "")})
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            if not batch:
+                continue
+            await self.handle({tp.partition: records for tp, records in batch.items()})
+            await consumer.commit(
+                {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
+            )
 
 
 class Reload(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -173,7 +173,7 @@ async def _act(
             detail=claims.action,
             at=time.time(),
         )
-        await site.ledger.write([used_entry], partition=zlib.crc32(claims.notification_id.encode()))
+        await site.ledger.write([(used_entry, zlib.crc32(claims.notification_id.encode()))])
         metrics.ACTIONS.labels("written").inc()
     done = t["done_ack"] if claims.action == "ack" else t["done_claim"]
     return _page(site, request, lang, 200, status=done, ok=True, **ctx)

@@ -19,7 +19,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,11 @@ TOKEN = re.compile(r"token=([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
 
 def notification_ids(text: str) -> list[str]:
     """The notification ids of the ack links in a message (one; several in a digest)."""
-    out = []
+    out: dict[str, None] = {}  # a message may carry its link twice (text and button)
     for token in TOKEN.findall(text):
         body = token.split(".")[0]
-        out.append(orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["n"])
-    return out
+        out[orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["n"]] = None
+    return list(out)
 
 
 @dataclass
@@ -310,14 +310,15 @@ class Mailbox:
         if session.ssl is None:
             self.plain_attempts += 1
             return "530 Must issue a STARTTLS command first"
-        mail = message_from_bytes(envelope.content)
-        body = mail.get_payload(decode=True) or b""
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        body = mail.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
         self.messages.append(
             {
                 "message_id": str(mail["Message-ID"]),
                 "to": ",".join(envelope.rcpt_tos),
                 "subject": str(mail["Subject"]),
-                "text": body.decode("utf-8", "replace"),
+                "text": text,
             }
         )
         return "250 OK"

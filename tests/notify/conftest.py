@@ -84,9 +84,9 @@ def setup(
     return Setup(settings, path, env)
 
 
-async def ready(setup: Setup, task: asyncio.Task[None] | None = None, timeout: float = 60) -> None:
+async def ready(setup: Setup, task: asyncio.Task[None] | None = None, wait_s: float = 60) -> None:
     """Until the notifier answers /healthz (its topics exist and its ledger is read)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     async with aiohttp.ClientSession() as http:
         while True:
             if task is not None and task.done():

@@ -306,7 +306,7 @@ class Mailbox:
             require_starttls=True,
         )
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if session.ssl is None:
             self.plain_attempts += 1
             return "530 Must issue a STARTTLS command first"

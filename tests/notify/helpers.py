@@ -119,10 +119,10 @@ def notification(i: int, role: str = "ops", severity: str = "warning") -> Notifi
     )
 
 
-async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait for a condition, failing with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+async def until(check: Callable[[], bool], wait_s: float, what: str) -> None:
+    """Wait for a condition, failing with ``what`` after ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            raise AssertionError(f"timed out after {wait_s:g}s waiting for {what}")
         await asyncio.sleep(0.05)

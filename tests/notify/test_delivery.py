@@ -6,7 +6,6 @@ import re
 from collections import Counter
 
 import aiohttp
-import orjson
 
 from schemas.events import DeliveryDeadLetter, Notification
 from streams.kafka.io import produce, read_all

@@ -31,7 +31,7 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-# --- config ------------------------------------------------------------------------------------
+# --- config --------------------------------------------------------------------------------------
 
 
 def test_config_loads_and_resolves_secrets(config_file: Path) -> None:
@@ -85,7 +85,7 @@ def test_config_error_on_unknown_channel_and_missing_secret(
     assert f":{_line_of(config_file, '{env: NT_FEISHU_SECRET}')}:" in str(err.value)
 
 
-# --- signing, as each platform documents it ---------------------------------------------------------
+# --- signing, as each platform documents it ------------------------------------------------------
 
 
 def test_dingtalk_sign_is_urlencoded_base64_hmac_of_timestamp_newline_secret() -> None:
@@ -115,7 +115,7 @@ def test_webhook_signature_covers_timestamp_and_body() -> None:
     assert sig != payloads.webhook_signature("k", 11, b"{}")
 
 
-# --- answers ---------------------------------------------------------------------------------------
+# --- answers -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_token_round_trip_and_refusals() -> None:
     with pytest.raises(tokens.BadToken) as err:
         tokens.verify(b"other", token, 1_000)
     assert err.value.reason == "forged"
-    body, mac = token.split(".")
+    _, mac = token.split(".")
     other = tokens.sign(secret, tokens.Claims("n-1", "li.wei", "claim", 2_000)).split(".")[0]
     with pytest.raises(tokens.BadToken) as err:
         tokens.verify(secret, f"{other}.{mac}", 1_000)  # a claim with the ack's signature
@@ -166,7 +166,7 @@ def test_token_round_trip_and_refusals() -> None:
             tokens.verify(secret, junk, 1_000)
 
 
-# --- rate limits and digests --------------------------------------------------------------------------
+# --- rate limits and digests ---------------------------------------------------------------------
 
 
 def test_dingtalk_limiter_allows_twenty_a_minute() -> None:
@@ -206,7 +206,7 @@ def test_digest_counts_and_puts_the_most_important_first() -> None:
     assert "汇总" in messages.digest(items, "zh").title
 
 
-# --- routing -----------------------------------------------------------------------------------
+# --- routing -------------------------------------------------------------------------------------
 
 
 def test_plan_sends_a_group_robot_once_and_reports_what_has_nowhere_to_go(

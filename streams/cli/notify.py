@@ -44,3 +44,7 @@ def notify(config_path: Path | None, check: bool) -> None:
     except ConfigError as exc:
         click.echo(f"ordertriage notify: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    notify()

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import trustme
@@ -56,7 +56,15 @@ class Received:
 class Platforms:
     """One aiohttp server with every platform's robot endpoint on its documented path."""
 
-    def __init__(self, secrets: dict[str, str]) -> None:
+    #: The platforms' documented limits: (messages, seconds) windows.
+    LIMITS: ClassVar[dict[str, tuple[tuple[int, float], ...]]] = {
+        "dingtalk": ((20, 60.0),),
+        "wecom": ((20, 60.0),),
+        "feishu": ((100, 60.0), (5, 1.0)),
+    }
+
+    def __init__(self, secrets: dict[str, str], *, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s  # each answer takes this long, like a platform across the net
         self.secrets = secrets  # dingtalk, feishu, webhook signing keys; tokens/keys for URLs
         self.received: list[Received] = []
         self.rejected: list[tuple[str, str]] = []
@@ -104,6 +112,8 @@ class Platforms:
 
     async def _scripted(self, platform: str) -> int | str | None:
         self.calls[platform] = self.calls.get(platform, 0) + 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         queue = self.script.get(platform)
         if not queue:
             return None
@@ -112,7 +122,8 @@ class Platforms:
             await asyncio.sleep(3600)  # the client's timeout ends this, not the server
         return step
 
-    def _over(self, platform: str, limits: tuple[tuple[int, float], ...]) -> bool:
+    def _over(self, platform: str) -> bool:
+        limits = self.LIMITS[platform]
         now = time.monotonic()
         times = self._times.setdefault(platform, deque())
         if any(sum(1 for t in times if t > now - s) >= n for n, s in limits):
@@ -158,7 +169,7 @@ class Platforms:
         if kind == "actionCard" and not (part.get("btns") or part.get("singleURL")):
             self._reject("dingtalk", "btns")
             return _errcode(40035, "缺少参数 btns")
-        if self._over("dingtalk", ((20, 60.0),)):
+        if self._over("dingtalk"):
             return _errcode(130101, "send too fast, exceed 20 times per minute")
         self.received.append(Received("dingtalk", body, orjson.dumps(body).decode(), time.time()))
         return _errcode(0, "ok")
@@ -197,7 +208,7 @@ class Platforms:
         if not ok:
             self._reject("feishu", f"msg_type {kind}")
             return web.json_response({"code": 9499, "msg": "Bad Request"}, status=400)
-        if self._over("feishu", ((100, 60.0), (5, 1.0))):
+        if self._over("feishu"):
             return web.json_response({"code": 11232, "msg": "frequency limited psm"})
         self.received.append(Received("feishu", body, orjson.dumps(body).decode(), time.time()))
         return web.json_response({"code": 0, "msg": "success", "data": {}})
@@ -219,7 +230,7 @@ class Platforms:
         if len(content.encode()) > 4096:
             self._reject("wecom", "too long")
             return _errcode(40058, "markdown.content exceed max length 4096")
-        if self._over("wecom", ((20, 60.0),)):
+        if self._over("wecom"):
             return _errcode(45009, "api freq out of limit")
         self.received.append(Received("wecom", body, content, time.time()))
         return _errcode(0, "ok")

@@ -90,14 +90,17 @@ class Ledger:
         return futures
 
     def sent_times(self, channel: str, since: float) -> list[float]:
-        """When messages went to ``channel`` after ``since``: seeds its rate limiter."""
+        """When calls went to ``channel`` after ``since``: seeds its rate limiter.
+
+        Every call counts, answered or not (an ``intent`` may have reached the platform
+        before a crash): under-counting here is what makes a robot refuse, or mute, a group.
+        """
         return sorted(
             e.at
             for e in self.entries.values()
             if e.channel == channel
-            and e.state == "sent"
             and e.at > since
-            and (e.digest_id is None or e.key.startswith("digest"))
+            and e.state in ("sent", "failed", "intent", "in_doubt")
         )
 
     async def load(self, partitions: set[int] | None = None) -> int:

@@ -35,6 +35,9 @@ from streams.notify.messages import Item, Message
 from streams.notify.plan import Delivery, Problem, plan
 
 log = logging.getLogger("ordertriage.notify")
+ROBOTS = frozenset({"dingtalk", "feishu", "wecom"})
+#: Calls in flight per channel that has no tight rate limit (mail, webhook, Slack).
+PARALLEL = 8
 _DIGEST_NS = uuid.UUID("2b1f0d6e-4c3a-4e8f-9a51-646967657374")
 
 
@@ -65,6 +68,7 @@ class Notifier:
             name: Sender(name, ch, secrets, session, attempts=attempts, backoff=backoff)
             for name, ch in config.channels.items()
         }
+        self._robots = {n for n, ch in config.channels.items() if ch.type in ROBOTS}
         self.limiters = {
             name: ratelimit.limiter(ch.type, ch.rate_per_minute)
             for name, ch in config.channels.items()
@@ -171,33 +175,44 @@ class Notifier:
             await asyncio.sleep(wait)  # bounded by the longest window (60 s)
         alone, fold = ratelimit.split(len(batch), limiter.room(time.time()))
         singles, rest = batch[:alone], batch[alone:] if fold else []
-        units: list[tuple[str, Message, list[Pending]]] = []
-        intents: list[tuple[Entry, int]] = []
+        units: list[tuple[str, Message, list[Pending], list[tuple[Entry, int]]]] = []
         for p in singles:
             d = p.delivery
-            units.append((d.key, messages.single(self.item(d), d.language), [p]))
-            intents.append((_entry(d, "intent"), p.partition))
+            intent = [(_entry(d, "intent"), p.partition)]
+            units.append((d.key, messages.single(self.item(d), d.language), [p], intent))
         if rest:
             digest_id = str(
                 uuid.uuid5(_DIGEST_NS, "\x1f".join(sorted(p.delivery.key for p in rest)))
             )
             key = _digest_key(digest_id, name)
             lang = rest[0].delivery.language
-            units.append((key, messages.digest([self.item(p.delivery) for p in rest], lang), rest))
             digest = Entry(key=key, state="intent", channel=name, digest_id=digest_id)
-            for p in rest:
-                intents.append((_entry(p.delivery, "digested", digest_id=digest_id), p.partition))
+            intent = [
+                (_entry(p.delivery, "digested", digest_id=digest_id), p.partition) for p in rest
+            ]
             # The digest's record goes with every member's partition, so whoever reads a
             # member back finds it.
-            intents += [(digest, part) for part in sorted({p.partition for p in rest})]
+            intent += [(digest, part) for part in sorted({p.partition for p in rest})]
+            units.append(
+                (key, messages.digest([self.item(p.delivery) for p in rest], lang), rest, intent)
+            )
             metrics.DIGESTED.labels(name).inc(len(rest))
-        await self.ledger.write(intents)
         written: list[asyncio.Future[object]] = []
-        dead = []
-        for key, message, covered in units:
-            limiter.record(time.time())
-            first = covered[0].delivery
-            out = await self.senders[name].send(message, _delivery_id(key), first.to)
+        dead: list[DeliveryDeadLetter] = []
+        # Rate-limited robots one at a time (their order and windows matter); the others a
+        # few at once, so one slow mail server does not hold every message behind it.
+        gate = asyncio.Semaphore(1 if limiter.windows and name in self._robots else PARALLEL)
+
+        async def one(
+            key: str, message: Message, covered: list[Pending], intent: list[tuple[Entry, int]]
+        ) -> None:
+            async with gate:
+                # Intent is durable right before the call, not before the batch: after a
+                # crash only calls that had started are in doubt.
+                await self.ledger.write(intent)
+                limiter.record(time.time())
+                first = covered[0].delivery
+                out = await self.senders[name].send(message, _delivery_id(key), first.to)
             for p in covered:
                 metrics.LATENCY.labels(name).observe(max(0.0, out.called_at - p.born))
             metrics.RETRIES.labels(name).inc(out.attempts - 1)
@@ -216,7 +231,7 @@ class Notifier:
             # Recorded as soon as it is known: the window in doubt is this call plus one
             # broker round trip, not the whole batch.
             parts = sorted({p.partition for p in covered})
-            written += await self.ledger.write_soon([(entry, part) for part in parts])
+            written.extend(await self.ledger.write_soon([(entry, part) for part in parts]))
             if not out.answer.ok:
                 reason = "exhausted" if out.answer.retryable else "rejected"
                 for p in covered:
@@ -225,6 +240,8 @@ class Notifier:
                             p.delivery, reason, out.answer.detail, out.attempts, datetime.now(UTC)
                         )
                     )
+
+        await asyncio.gather(*(one(*unit) for unit in units))
         await self._deadletter(dead)
         await asyncio.gather(*written)
 

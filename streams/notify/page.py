@@ -6,6 +6,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from streams.notify.messages import SEVERITY_TEXT
+
 TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Order {order_id}",
@@ -58,4 +60,5 @@ def render(lang: str, **context: Any) -> str:
     t = TEXT[lang]
     n = context.get("n")
     heading = t["title"].format(order_id=n.order_id) if n is not None else "ordertriage"
-    return _template.render(lang=lang, t=t, heading=heading, **context)
+    severity = SEVERITY_TEXT[lang].get(n.severity, n.severity) if n is not None else ""
+    return _template.render(lang=lang, t=t, heading=heading, severity=severity, **context)

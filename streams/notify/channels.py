@@ -60,8 +60,9 @@ class Sender:
 
         def wait(state: RetryCallState) -> float:
             exp = min(MAX_WAIT_S, self.backoff * 2 ** (state.attempt_number - 1))
-            told = state.outcome.result().retry_after if state.outcome is not None else None
-            return min(MAX_WAIT_S, max(exp, told or 0.0))
+            answer = state.outcome.result() if state.outcome is not None else None
+            told = answer.retry_after if isinstance(answer, Answer) else None
+            return float(min(MAX_WAIT_S, max(exp, told or 0.0)))
 
         async def once() -> Answer:
             calls.append(time.time())

@@ -44,11 +44,6 @@ class Entry(BaseModel):
     notification: Notification | None = None
 
 
-def delivery_key(notification_id: str, channel: str, to: str) -> str:
-    """Group robots get one message per channel, personal channels one per address."""
-    return f"{notification_id}\x1f{channel}\x1f{to}"
-
-
 class Ledger:
     def __init__(self, bootstrap: str, topic: str, producer: AIOKafkaProducer) -> None:
         self.bootstrap, self.topic, self.producer = bootstrap, topic, producer

@@ -14,9 +14,13 @@ from zoneinfo import ZoneInfo
 
 from schemas.events import Notification
 from streams.notify.config import GROUP_TYPES, NotifyConfig, QuietHours
-from streams.notify.ledger import delivery_key
 
 URGENT = frozenset({"high", "critical"})
+
+
+def delivery_key(notification_id: str, channel: str, to: str) -> str:
+    """Group robots get one message per channel, personal channels one per address."""
+    return f"{notification_id}\x1f{channel}\x1f{to}"
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,16 @@ async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | Non
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     ledger_topic = f"{settings.notify_group}-ledger"
-    kw = {"partitions": settings.topic_partitions, "replication": settings.topic_replication_factor}
-    await ensure_topics(settings.bootstrap, [ledger_topic], configs=LEDGER_CONFIG, **kw)
+    partitions, replication = settings.topic_partitions, settings.topic_replication_factor
+    await ensure_topics(
+        settings.bootstrap,
+        [ledger_topic],
+        partitions=partitions,
+        replication=replication,
+        configs=LEDGER_CONFIG,
+    )
     topics = [settings.topic(t) for t in (NOTIFICATIONS, ACTIONS, DEADLETTERS)]
-    await ensure_topics(settings.bootstrap, topics, **kw)
+    await ensure_topics(settings.bootstrap, topics, partitions=partitions, replication=replication)
     producer = clients.producer(
         settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=0
     )

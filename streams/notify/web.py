@@ -68,7 +68,8 @@ class Site:
                 if r.status != 200:
                     return None
                 body: dict[str, Any] = await r.json()
-                return body.get("classification", body)
+                found: dict[str, Any] = body.get("classification", body)
+                return found
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
 

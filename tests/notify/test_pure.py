@@ -244,3 +244,37 @@ def test_messages_carry_no_customer_contact_data() -> None:
     assert n.message in text and "ship-3d" in text and "https://x/act?token=a.b" in text
     for payload in (payloads.dingtalk(msg), payloads.wecom(msg), payloads.slack(msg)):
         assert "@" not in str(payload)
+
+
+def test_quiet_hours_hold_back_warnings_on_personal_channels_only(config_file: Path) -> None:
+    text = config_file.read_text().replace(
+        "    language: zh\n    channels: [ops-dingtalk, ops-feishu",
+        "    language: zh\n"
+        '    quiet_hours: {start: "22:00", end: "07:00", timezone: Asia/Shanghai}\n'
+        "    channels: [ops-dingtalk, ops-feishu",
+    )
+    config_file.write_text(text)
+    config, _ = load(config_file)
+    night = datetime(2026, 1, 1, 16, tzinfo=UTC)  # 00:00 in Shanghai
+    deliveries, _ = plan(notification(1, "ops", severity="warning"), config, night)
+    assert {(d.channel, d.quiet) for d in deliveries if d.person == "li.wei"} == {("mail", True)}
+    assert not any(d.quiet for d in deliveries if d.to == "")  # group robots still get it
+    urgent, _ = plan(notification(2, "ops", severity="critical"), config, night)
+    assert not any(d.quiet for d in urgent)
+
+
+def test_the_command_refuses_a_broken_config_naming_the_line(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from streams.cli.main import main
+
+    ok = CliRunner().invoke(main, ["notify", "--config", str(config_file), "--check"])
+    assert ok.exit_code == 0 and "2 roles, 4 people, 6 channels" in ok.output
+    config_file.write_text(config_file.read_text().replace("port: 2525", "port: many"))
+    bad = CliRunner().invoke(main, ["notify", "--config", str(config_file), "--check"])
+    assert bad.exit_code == 2
+    assert f"{config_file}:{_line_of(config_file, 'port: many')}: channels.mail.email.port" in (
+        bad.output
+    )

@@ -40,9 +40,11 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile --quiet streams/tools/bench/peer.in --python-version 3.11 -o streams/tools/bench/peer.lock
 
 .PHONY: tools
-tools: ## Debian packages the tests use (promtool, from the prometheus package)
+tools: ## Debian packages the tests use (promtool; chromium for the notifier's phone page)
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-noto-cjk >/dev/null; }
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  { echo "Java 17 and Maven are needed to run the local broker"; exit 1; }
 

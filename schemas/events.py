@@ -345,3 +345,36 @@ class FeedbackClassified(_Outbound):
     priority: Priority
     team: str | None = Field(default=None, description="filled by routing; none when in review")
     assignee: str | None = Field(default=None, description="filled by routing")
+
+
+class OrderAction(_Outbound):
+    """``orders.actions``: a person acknowledged or claimed what a notification was about.
+
+    Written by ``ordertriage notify`` when a signed one-time link is followed; keyed by
+    ``order_id``. ``action_id`` is derived from notification, person and action, so a replayed
+    write is recognisable. The order book applies it (an acknowledged SLA stops escalating).
+    """
+
+    action_id: str
+    action: Literal["ack", "claim"]
+    order_id: str
+    notification_id: str
+    kind: str
+    rule_id: str | None = Field(default=None, description="the SLA id for SLA notifications")
+    cause_event_id: str = Field(description="the notification's cause (sla:<id>:<start>:<step>)")
+    by: str = Field(description="person from the notifier's config, or @channel for a group")
+    acted_at: datetime
+
+
+class DeliveryDeadLetter(_Outbound):
+    """``orders.notify-deadletters``: a notification that did not reach someone, and why."""
+
+    delivery_id: str
+    notification_id: str
+    channel: str | None = None
+    person: str | None = None
+    reason: Literal["unknown_role", "no_channel", "rejected", "exhausted", "in_doubt"]
+    answer: str = Field(description="the channel's last answer (HTTP status and body, SMTP code)")
+    attempts: int = 0
+    notification: Notification
+    dead_at: datetime

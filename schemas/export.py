@@ -11,10 +11,12 @@ from pydantic import BaseModel
 from schemas.events import (
     AnalyticsWindow,
     ClassifiedOrder,
+    DeliveryDeadLetter,
     FeedbackClassified,
     FeedbackReceived,
     FeedbackStatusChanged,
     Notification,
+    OrderAction,
     OrderCreated,
     ReportPublished,
     RulesPublished,
@@ -35,6 +37,8 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "feedback.received.schema.json": FeedbackReceived,
     "feedback.status-changed.schema.json": FeedbackStatusChanged,
     "feedback.classified.schema.json": FeedbackClassified,
+    "orders.actions.schema.json": OrderAction,
+    "orders.notify-deadletters.schema.json": DeliveryDeadLetter,
 }
 #: Inbound events: validation-mode schemas that allow unknown fields.
 INBOUND: tuple[type[BaseModel], ...] = (

@@ -137,6 +137,31 @@ class Settings(BaseSettings):
         le=990_000,
         description="a larger original is dead-lettered truncated to 64 KiB (headers say so)",
     )
+    # --- ordertriage notify (delivery to people; streams/notify/, docs/notify.md) -----------
+    notify_config: Path = Field(
+        default=Path("notify.yaml"),
+        description="notifier config file: roles, people, channels (docs/notify.md)",
+    )
+    notify_group: str = Field(
+        default="ordertriage-notify",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="consumer group of the notifier (scales apart from the worker)",
+    )
+    notify_host: str = Field(default="127.0.0.1", description="bind address of the notifier")
+    notify_port: int = Field(
+        default=6070, ge=1, le=65535, description="notifier port: /act, /notifications, /metrics"
+    )
+    notify_attempts: int = Field(
+        default=4, ge=1, le=10, description="tries of one delivery before it is dead-lettered"
+    )
+    notify_backoff_seconds: float = Field(
+        default=0.5, gt=0, description="first retry wait; doubles per try (capped at 30 s)"
+    )
+    notify_worker_url: str = Field(
+        default="",
+        description="worker HTTP API the phone page reads the order from; empty = do not",
+    )
+    # --- end of ordertriage notify ---------------------------------------------------------
 
     # ---- replication, the local cluster and broker credentials (issue 14) -----------------
     # Appended as one block; streams/app.py, streams/topics.py and streams/tables.py are to pass

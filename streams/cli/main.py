@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from streams.cli.feedback import feedback
+from streams.cli.notify import notify
 from streams.cli.rules import explain, rules
 from streams.cli.worker import worker
 from streams.settings import get_settings
@@ -160,3 +161,4 @@ main.add_command(worker)
 main.add_command(rules)
 main.add_command(explain)
 main.add_command(feedback)
+main.add_command(notify)

@@ -1,4 +1,4 @@
-"""The Grafana dashboard and the alert rules only use metrics the worker exports.
+"""The Grafana dashboard and the alert rules only use metrics the worker (or the notifier) exports.
 
 The exported names come from the registry the worker builds (business metrics and Faust's
 sensors), so renaming a metric without updating the dashboard or the alerts fails here.
@@ -16,6 +16,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
+from streams.notify.metrics import REGISTRY as NOTIFY_REGISTRY
 from streams.runtime.faust_metrics import setup_faust_metrics
 
 ROOT = Path(__file__).parents[3]
@@ -30,7 +31,8 @@ def exported() -> set[str]:
     Metrics.create(registry)
     setup_faust_metrics(faust.App("names-only", autodiscover=False), registry)
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
-    return {m.name + s for m in registry.collect() for s in suffixes[m.type]}
+    collected = [*registry.collect(), *NOTIFY_REGISTRY.collect()]  # ordertriage notify's own
+    return {m.name + s for m in collected for s in suffixes[m.type]}
 
 
 def dashboard_exprs() -> list[str]:

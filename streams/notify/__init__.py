@@ -1,0 +1,1 @@
+"""ordertriage notify: delivery of notifications to people (docs/notify.md)."""

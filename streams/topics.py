@@ -6,6 +6,7 @@
         ──customer-history──> <app>-orders-enriched (key: order id) ─┐
     orders.status-changed ───────────────────────────────────────────┤ order-book
         (misrouted ones: ──> <app>-status-rerouted, key: order id) ──┤
+    orders.actions (people's acks and claims, from ordertriage notify) ─┤
     <app>-ticks (the worker's clock) ────────────────────────────────┘   │
         ┌────────────────────────────────────────────────────────────────┘
         ├──> orders.classified ─┐
@@ -37,6 +38,8 @@ RULES = "ordertriage.rules"
 #: publication: nothing is ever deleted by time, so the topic is the audit trail.
 RULES_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "86400000"}
 REPORTS = "orders.reports"
+#: People acknowledging or claiming (written by ``ordertriage notify``), keyed by order id.
+ACTIONS = "orders.actions"
 
 
 class Topics:
@@ -58,6 +61,7 @@ class Topics:
         s = settings
         self.created = topic(s.topic(CREATED), value_serializer="raw")
         self.status_changed = topic(s.topic(STATUS_CHANGED), value_serializer="raw")
+        self.actions = topic(s.topic(ACTIONS), value_serializer="raw")
         self.classified = topic(s.topic(CLASSIFIED), value_serializer="pydantic")
         self.notifications = topic(s.topic(NOTIFICATIONS), value_serializer="pydantic")
         self.analytics = topic(s.topic(ANALYTICS), value_serializer="pydantic")
@@ -96,6 +100,7 @@ class Topics:
             self.enriched.get_topic_name(),
             self.status_changed.get_topic_name(),
             self.status_rerouted.get_topic_name(),
+            self.actions.get_topic_name(),
             self.ticks.get_topic_name(),
             key_type=bytes,
             key_serializer="raw",

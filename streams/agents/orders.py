@@ -16,13 +16,14 @@ from faust.streams import current_event
 from faust.types import TP
 from faust.types.tuples import Message
 
-from schemas.events import StatusChanged
+from schemas.events import OrderAction, StatusChanged
 from streams.agents.outputs import Outputs
 from streams.agents.parking import Parking
 from streams.agents.reclassify import Reclassify
 from streams.agents.timers import Timers
 from streams.app import Worker
 from streams.classify import sla
+from streams.classify.actions import apply_action
 from streams.classify.engine import classify_created, classify_status_change
 from streams.classify.facts import OrderFacts
 from streams.classify.ledger import Seen, by_identity
@@ -46,6 +47,7 @@ class OrderBook:
         self.enriched = t.enriched.get_topic_name()
         self.status = t.status_changed.get_topic_name()
         self.rerouted = t.status_rerouted.get_topic_name()
+        self.actions = t.actions.get_topic_name()
         self.ticks = t.ticks.get_topic_name()
         self.warned: set[Pattern] = set()
 
@@ -73,6 +75,8 @@ class OrderBook:
             await self.on_created(EnrichedOrder.model_validate_json(message.value), message.offset)
         elif message.topic in (self.status, self.rerouted):
             await self.on_status(message)
+        elif message.topic == self.actions:
+            await self.on_action(message)
         else:
             await self.on_tick(Tick.model_validate_json(message.value), message.partition)
 
@@ -142,6 +146,51 @@ class OrderBook:
             self.parking.park(change.order_id, message, source)
             return
         await self.apply_status(state, change, message.value, source)
+
+    async def on_action(self, message: Message) -> None:
+        """A person acknowledged or claimed (``ordertriage notify``): the SLA stops escalating.
+
+        Recorded in the order's ledger like a status change, so a replay or a second click
+        changes nothing; an action for an order not (or no longer) here is dead-lettered.
+        """
+        w = self.w
+        action = await w.deadletters.decode(
+            OrderAction, message, max_bytes=w.settings.max_value_bytes
+        )
+        if action is None:
+            return
+        source = origin_of(message)
+        state = w.tables.orders.get(action.order_id)
+        if state is None:
+            await w.deadletters.send(
+                value=message.value,
+                source=source,
+                code="unknown_order",
+                reason=f"no order {action.order_id} here (finished and removed, or never seen)",
+                error_class="UnknownOrder",
+            )
+            return
+        if by_identity(state.applied.get(action.action_id), source.position) is not Seen.FIRST:
+            w.metrics.replayed_events.labels(topic=message.topic).inc()
+            return  # our replay, or the same action written twice: applied once already
+        applied = apply_action(state.clocks, action)
+        state = state.model_copy(
+            update={
+                "clocks": applied.clocks,
+                "applied": state.with_applied(action.action_id, source, w.settings.dedupe_history),
+            }
+        )
+        w.tables.orders[action.order_id] = state
+        if applied.stopped:
+            log.info(
+                "%s: %s by %s stopped %s",
+                action.order_id,
+                action.action,
+                action.by,
+                ", ".join(applied.stopped),
+            )
+        if state.partition is not None:
+            self.timers.schedule(state.partition, action.order_id, state)
 
     async def rerouted_elsewhere(self, message: Message, change: StatusChanged) -> bool:
         """Re-key a status change its producer put on another partition than its order's.

@@ -17,9 +17,8 @@ from streams.notify.ledger import Ledger
 from streams.notify.service import Notifier, Reload
 from streams.notify.web import Site, application
 from streams.settings import Settings
-from streams.topics import NOTIFICATIONS
+from streams.topics import ACTIONS, NOTIFICATIONS
 
-ACTIONS = "orders.actions"
 DEADLETTERS = "orders.notify-deadletters"
 LEDGER_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
 log = logging.getLogger("ordertriage.notify")

@@ -116,6 +116,10 @@ faults: install broker ## fault scenarios judged by the verifier (kills, rebalan
 faults-workers: install broker ## any producer and many workers: librdkafka's partitioner, 2 and 4 workers, 1->4->1 (~15 min)
 	$(BIN)/python -m tests.faults librdkafka-2-workers librdkafka-4-workers scale-1-4-1
 
+.PHONY: faults-cluster
+faults-cluster: install ## on a 3-broker cluster (CLUSTER_PORT=, default 9300): a node, the busiest leader killed -9, a rolling restart
+	KAFKA_BROKERS=3 KAFKA_PORT=$${CLUSTER_PORT:-9300} $(BIN)/python -m tests.faults cluster-node-kill-9 cluster-leader-kill-9 cluster-rolling-restart
+
 .PHONY: soak
 soak: install broker ## 30 min of load with a kill every 2-4 min (SOAK_MINUTES=), then the verifier
 	$(BIN)/python -m tests.faults soak --soak-minutes $${SOAK_MINUTES:-30}

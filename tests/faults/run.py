@@ -7,6 +7,7 @@ The runner is also the supervisor a deployment would have: a worker that exits o
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import threading
@@ -59,6 +60,9 @@ class Run:
 
     def __post_init__(self) -> None:
         self.env["ORDERTRIAGE_TOPIC_PARTITIONS"] = str(self.partitions)
+        if os.environ.get("KAFKA_BROKERS") == "3":  # every topic replicated, acks=all needs 2
+            self.env["ORDERTRIAGE_TOPIC_REPLICATION_FACTOR"] = "3"
+            self.env["ORDERTRIAGE_TOPIC_MIN_INSYNC_REPLICAS"] = "2"
         first = self.worker("a")
         self.inputs = Inputs(first.prefix)
         # Before any worker: 10 MB records fit.

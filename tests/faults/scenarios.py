@@ -19,6 +19,7 @@ import orjson
 from tests.faults.checker import group_lag
 from tests.faults.run import Run, broker_pid, kafka_sh, restart_broker
 from tests.faults.verifier import plan
+from tests.integration.cluster import LocalCluster
 from tests.integration.harness import wait_for
 
 
@@ -176,6 +177,40 @@ def scale(run: Run, seed: int, orders: int = 4000) -> None:
     producer.join()
 
 
+def _cluster() -> LocalCluster:
+    if os.environ.get("KAFKA_BROKERS") != "3":
+        raise RuntimeError("cluster scenarios need KAFKA_BROKERS=3 (make faults-cluster)")
+    return LocalCluster(port=int(os.environ.get("KAFKA_PORT", "9092")))
+
+
+def cluster_fault(run: Run, seed: int, fault: str, orders: int = 2500) -> None:
+    """A fault of the three-broker cluster under load: ``node`` (one killed -9, restarted),
+    ``leader`` (the leader of the busiest input partition killed -9, restarted), or
+    ``rolling`` (every node stopped and started in turn). Workers are never touched: they
+    must ride it out (a broker failover may repeat outputs, so only state must be exact)."""
+    cluster, rng = _cluster(), random.Random(seed)
+    w = run.workers[0].start(timeout=240)
+    producer = run.produce(plan(orders, seed, duplicate_share=0.02), rate=150)
+    a_while(rng, 5, 10)
+    created = w.topic("orders.created")
+    began = time.monotonic()
+    if fault == "rolling":
+        asyncio.run(cluster.rolling_restart([created]))
+    else:
+        if fault == "leader":
+            node = cluster.leader(created, asyncio.run(cluster.busiest_partition(created)))
+        else:
+            node = rng.choice([1, 2, 3])
+        cluster.kill_node(node)
+        asyncio.run(cluster.wait_leaders_off(node, [created]))
+        a_while(rng, 5, 10)
+        cluster.start_node(node)
+        asyncio.run(cluster.wait_in_sync([created]))
+    run.recoveries.append(time.monotonic() - began)
+    run.crashed = True
+    producer.join()
+
+
 SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "trouble": (trouble, {}),
     "kill-9x5": (kill_9, {}),
@@ -191,6 +226,9 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "librdkafka-2-workers": (any_producer, {}),
     "librdkafka-4-workers": (any_producer, {"workers": 4, "partitions": 12}),
     "scale-1-4-1": (scale, {"partitions": 12}),
+    "cluster-node-kill-9": (cluster_fault, {"fault": "node"}),
+    "cluster-leader-kill-9": (cluster_fault, {"fault": "leader"}),
+    "cluster-rolling-restart": (cluster_fault, {"fault": "rolling"}),
 }
 QUICK = [
     "trouble",
@@ -204,3 +242,5 @@ QUICK = [
 BROKER = ["broker-sigterm", "broker-sigkill"]
 #: Many workers and any producer (``make faults-workers``).
 WORKERS = ["librdkafka-2-workers", "librdkafka-4-workers", "scale-1-4-1"]
+#: On the three-broker cluster (``make faults-cluster``: KAFKA_BROKERS=3).
+CLUSTER = ["cluster-node-kill-9", "cluster-leader-kill-9", "cluster-rolling-restart"]

@@ -11,6 +11,7 @@ are not expected (the producer is idempotent, so a retried send is never written
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 from collections import defaultdict
@@ -183,9 +184,12 @@ class Inputs:
         await admin.start()
         try:
             big = {"max.message.bytes": str(MAX_INPUT_BYTES + 1024)}
+            replicas = 1
+            if os.environ.get("KAFKA_BROKERS") == "3":  # the local cluster: replicated inputs
+                replicas, big = 3, {**big, "min.insync.replicas": "2"}
             await admin.create_topics(
                 [
-                    NewTopic(self.prefix + t, partitions, 1, topic_configs=big)
+                    NewTopic(self.prefix + t, partitions, replicas, topic_configs=big)
                     for t in (CREATED, STATUS_CHANGED)
                 ]
             )

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import streams.classify.breakdowns as breakdowns
 from schemas.events import AnalyticsWindow, ClassifiedOrder, DimensionCount
-from streams.classify import breakdowns
 
 
 class Cell(BaseModel):

@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+import streams.classify.dimensions as dimensions
 from schemas.events import ClassifiedOrder, Priority, Status, StatusChanged
-from streams.classify import dimensions
 from streams.classify.conditions import Fact, evaluate, holds
 from streams.classify.facts import OrderFacts
 from streams.classify.rules import RuleSet

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import streams.classify.breakdowns as breakdowns
 from schemas.events import ClassifiedOrder, StatusCategory
-from streams.classify import breakdowns
 
 BUCKET_SECONDS = 900
 #: Buckets older than this are dropped: the longest window is 7 days.

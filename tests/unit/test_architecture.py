@@ -30,3 +30,18 @@ def test_every_package_says_what_it_owns() -> None:
         if "templates" in init.parts:
             continue
         assert init.read_text().startswith('"""'), f"{init.relative_to(ROOT)} has no docstring"
+
+
+def test_no_module_imports_its_own_package() -> None:
+    """``from streams.classify import x`` inside ``streams.classify`` imports the package's
+    ``__init__``, which imports the module back: a cycle ``acyclic_siblings`` cannot see."""
+    import grimp
+
+    graph = grimp.build_graph("streams", "schemas")
+    offenders = [
+        (module, imported)
+        for module in graph.modules
+        for imported in graph.find_modules_directly_imported_by(module)
+        if module.startswith(imported + ".")
+    ]
+    assert not offenders, offenders

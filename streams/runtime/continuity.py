@@ -19,8 +19,12 @@ status changes were then dead-lettered as ``unknown_order``. Here:
   offset (our inputs have no transaction markers; if the broker still starts later after that
   seek, the offsets are gone, e.g. deleted by retention, and the stream goes on);
 - a commit covers only acked offsets contiguous from where the last one ended;
-- a skipped record is released, not acked: it stays uncommitted and is read again after the
-  seek that follows every rebalance and restart.
+- a skipped record is released, not acked: it stays uncommitted, and the partition is sought
+  back to it before the next fetch (seen: a worker restarted after a kill -9 released the first
+  records of six partitions while its flow was briefly stopped, no rebalance followed, and those
+  partitions never committed again: a stall only a supervisor's restart ended);
+- a record the fetch loop dropped on its way to a stream (later ones acked, it held nowhere for
+  ``lost_after`` seconds) is read again the same way.
 
 Table changelogs (compacted, read by recovery, never committed) are exempt.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +55,12 @@ class Continuity:
     refetching: dict[TP, int] = field(default_factory=dict)
     #: The offset the next commit must start from (everything before it is committed).
     commit_base: dict[TP, int] = field(default_factory=dict)
+    #: Per partition, the first record a stream skipped (released) since the last seek.
+    released: dict[TP, int] = field(default_factory=dict)
+    #: Partitions whose commit waits on a record no stream holds: (that offset, since when).
+    blocked: dict[TP, tuple[int, float]] = field(default_factory=dict)
+    #: How long a commit may wait on such a record before it is read again.
+    lost_after: float = 10.0
 
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions revoked: nothing is known until the next seek."""
@@ -57,6 +68,8 @@ class Continuity:
             self.expected.pop(tp, None)
             self.refetching.pop(tp, None)
             self.commit_base.pop(tp, None)
+            self.released.pop(tp, None)
+            self.blocked.pop(tp, None)
 
     def restart(self, positions: Mapping[TP, int]) -> None:
         """Partitions sought to ``positions`` (their committed offsets, or the log start)."""
@@ -66,6 +79,8 @@ class Continuity:
             self.expected[tp] = offset
             self.commit_base[tp] = offset
             self.refetching.pop(tp, None)
+            self.released.pop(tp, None)
+            self.blocked.pop(tp, None)
 
     def check(self, tp: TP, offset: int) -> int | None:
         """None to deliver the record at ``offset``; else the offset to seek back to."""
@@ -90,6 +105,41 @@ class Continuity:
         self.expected[tp] = offset + 1
         return None
 
+    def release(self, tp: TP, offset: int) -> None:
+        """A stream skipped the record at ``offset`` without processing it: read it again."""
+        if not self.exempt(tp.topic):
+            self.released[tp] = min(offset, self.released.get(tp, offset))
+
+    def waiting(self, tp: TP, acked: list[int], held: bool, now: float) -> None:
+        """The commit of ``tp`` cannot start (``may_commit`` said no); ``held``: a stream still
+        holds the record at the commit base, unacked.
+
+        Later offsets acked while the one at the base is held nowhere means it was lost between
+        the fetch and the stream (Faust's fetch loop cancels a delivery when its flow is
+        suspended, and sets its read offset past it anyway): seen after kill -9 restarts, the
+        partition never committed again."""
+        base = self.commit_base.get(tp)
+        if base is None or held or not acked or self.expected.get(tp, base) <= base:
+            self.blocked.pop(tp, None)
+        elif self.blocked.get(tp, (None, 0.0))[0] != base:
+            self.blocked[tp] = (base, now)
+
+    def rewinds(self, now: float) -> dict[TP, int]:
+        """Partitions to seek back to a released or lost record (each is returned once).
+
+        A release below the commit base was already re-read and committed since (a seek to the
+        committed offsets happened in between)."""
+        due = {tp: o for tp, o in self.released.items() if o >= self.commit_base.get(tp, o)}
+        self.released.clear()
+        for tp, (offset, since) in list(self.blocked.items()):
+            if now - since >= self.lost_after:
+                del self.blocked[tp]
+                due[tp] = min(offset, due.get(tp, offset))
+        for tp, offset in due.items():
+            self.expected[tp] = offset
+            self.refetching.pop(tp, None)
+        return due
+
     def may_commit(self, tp: TP, acked: list[int]) -> bool:
         """Whether the acked offsets start where the last commit ended (none skipped)."""
         base = self.commit_base.get(tp)
@@ -98,6 +148,7 @@ class Continuity:
     def committed(self, tp: TP, offset: int) -> None:
         if not self.exempt(tp.topic):
             self.commit_base[tp] = offset
+            self.blocked.pop(tp, None)
 
 
 async def filtered(
@@ -107,6 +158,12 @@ async def filtered(
     on_refetch: Callable[[TP, int, int], None],
 ) -> AsyncIterator[tuple[TP, Any]]:
     """The records of one fetched ``batch`` the stream may see, seeking back over skips."""
+    for tp, offset in continuity.rewinds(time.monotonic()).items():
+        log.warning("%s: record %d never reached a stream; reading it again", tp, offset)
+        try:
+            await seek(tp, offset)
+        except Exception:  # revoked meanwhile: the next owner starts from the committed offset
+            log.warning("%s: could not seek back to %d", tp, offset, exc_info=True)
     held: set[TP] = set()  # sought back: the rest of this batch comes again
     async for tp, message in batch:
         if tp in held:
@@ -225,7 +282,11 @@ def _patch_faust() -> None:
         guard = _guard(self.app)
         if guard is None:
             return original_new_offset(self, tp)  # type: ignore[no-any-return]
-        if not guard.continuity.may_commit(tp, self._acked[tp]):
+        acked = self._acked[tp]
+        if not guard.continuity.may_commit(tp, acked):
+            base = guard.continuity.commit_base[tp]
+            held = any(m.offset == base and m.tp == tp for m in self._unacked_messages)
+            guard.continuity.waiting(tp, acked, held, time.monotonic())
             return None  # the first offset to commit is not processed yet
         offset: int | None = original_new_offset(self, tp)
         if offset is not None:
@@ -244,6 +305,7 @@ def _patch_faust() -> None:
         if _guard(app) is None or not is_skipped(app, message):
             return original_ack(self)
         consumer = app.consumer
+        _GUARDS[app].continuity.release(message.tp, message.offset)
         with ack_lock:
             message.acked = True
         consumer._unacked_messages.discard(message)  # type: ignore[attr-defined]

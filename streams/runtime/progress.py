@@ -74,3 +74,7 @@ class Progress:
             topic = str(getattr(tp, "topic", tp))
             latest[topic] = max(latest.get(topic, p.since), p.since)
         return max((now - since for since in latest.values()), default=0.0)
+
+    def stuck(self, now: float, seconds: float) -> list[Hashable]:
+        """Partitions with waiting records whose committed offset has not moved for ``seconds``."""
+        return [tp for tp, p in self.partitions.items() if p.lag and now - p.since >= seconds]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from streams.app import Worker
 from streams.classify.engine import classify
 from streams.runtime.progress import Progress
 from streams.web.common import error, gather
+
+log = logging.getLogger("ordertriage.progress")
 
 
 def register(w: Worker) -> None:
@@ -43,7 +46,32 @@ def register(w: Worker) -> None:
             held=w.backpressure.held,
         )
         w.metrics.consumer_lag_records.set(progress.lag)
-        w.metrics.stalled_seconds.set(progress.stalled_seconds(now))
+        stalled_for = progress.stalled_seconds(now)
+        w.metrics.stalled_seconds.set(stalled_for)
+        if stalled_for >= settings.stall_seconds / 2 and not reported:
+            reported.append(now)
+            log.warning("stream stalled for %.0f s: %s", stalled_for, why_stuck(now))
+        elif stalled_for < settings.stall_seconds / 2:
+            reported.clear()
+
+    reported: list[float] = []
+
+    def why_stuck(now: float) -> str:
+        """What an operator (or a bug report) needs about each stuck partition."""
+        consumer, cont = app.consumer, w.continuity
+        parts = []
+        for tp in progress.stuck(now, settings.stall_seconds / 2):
+            acked = consumer._acked.get(tp) or []
+            unacked = sorted(m.offset for m in consumer._unacked_messages if m.tp == tp)
+            parts.append(
+                f"{tp.topic}[{tp.partition}] committed={consumer._committed_offset.get(tp)}"
+                f" highwater={consumer.highwater(tp)} expected={cont.expected.get(tp)}"
+                f" commit_base={cont.commit_base.get(tp)} refetching={cont.refetching.get(tp)}"
+                f" acked={min(acked) if acked else None}..{max(acked) if acked else None}"
+                f"({len(acked)}) paused={tp in consumer._paused_partitions}"
+                f" held={tp in w.backpressure.held} unacked={unacked[:5]}({len(unacked)})"
+            )
+        return "; ".join(parts) or "no partition"
 
     def stalled() -> bool:
         return progress.stalled_seconds(time.monotonic()) >= settings.stall_seconds

@@ -134,3 +134,49 @@ async def test_offsets_gone_from_the_log_move_the_commit_base_along() -> None:
     out, seeks, _ = await run(c, (A, 15))  # the log really starts at 15
     assert out == [(A, 15)] and seeks == []
     assert c.may_commit(A, [15])
+
+
+async def test_a_record_the_stream_skipped_is_sought_back_to_before_the_next_fetch() -> None:
+    """Released records (flow stopped, no rebalance after) would otherwise block every commit
+    of their partition for good: the acked offsets after them never start at the base."""
+    c = Continuity(exempt=lambda topic: topic.endswith("-changelog"))
+    c.restart({A: 0, B: 0})
+    await run(c, (A, 0), (A, 1), (A, 2), (B, 0))
+    c.release(A, 1)
+    c.release(A, 0)
+    c.release(LOG, 4)  # changelogs are exempt
+    assert not c.may_commit(A, [2])
+    out, seeks, _ = await run(c, (A, 0), (A, 1), (A, 2), (B, 1))
+    assert seeks == [(A, 0)] and out == [(A, 0), (A, 1), (A, 2), (B, 1)]
+    _, seeks, _ = await run(c, (A, 3))
+    assert seeks == []  # taken once
+
+
+async def test_a_release_already_covered_by_a_commit_is_not_read_again() -> None:
+    c = Continuity()
+    c.restart({A: 0})
+    await run(c, *((A, o) for o in range(5)))
+    c.release(A, 3)
+    c.committed(A, 5)  # re-read and committed after a seek in between
+    _, seeks, _ = await run(c, (A, 5))
+    assert seeks == []
+    c.release(B, 2)
+    c.forget([B])  # revoked: the next owner starts from the committed offset
+    _, seeks, _ = await run(c, (B, 7))
+    assert seeks == []
+
+
+async def test_a_record_lost_between_fetch_and_stream_is_read_again_after_a_while() -> None:
+    c = Continuity(lost_after=10.0)
+    c.restart({A: 0})
+    await run(c, *((A, o) for o in range(5)))  # 0 never reaches a stream; 1..4 are acked
+    assert not c.may_commit(A, [1, 2, 3, 4])
+    c.waiting(A, [1, 2, 3, 4], held=True, now=100.0)  # a stream holds it: only slow
+    assert c.rewinds(200.0) == {}
+    c.waiting(A, [1, 2, 3, 4], held=False, now=100.0)
+    c.waiting(A, [1, 2, 3, 4, 5], held=False, now=105.0)  # same base: the clock runs on
+    assert c.rewinds(109.0) == {}
+    assert c.rewinds(110.0) == {A: 0} and c.expected[A] == 0
+    assert c.rewinds(130.0) == {}  # taken once
+    out, seeks, _ = await run(c, (A, 0), (A, 1))
+    assert out == [(A, 0), (A, 1)] and seeks == []

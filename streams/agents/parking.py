@@ -2,25 +2,30 @@
 
 Created orders take two internal hops, so their status changes often overtake them. A parked
 change waits in the ``parked-status`` table; the order's creation applies it; if the order
-does not come within the grace (measured on the created path's progress, not the clock
-alone), it is dead-lettered as ``unknown_order``.
+does not come within the grace (measured on the created path's committed offsets, group-wide,
+not the clock alone: ``streams.classify.parking``), it is dead-lettered as ``unknown_order``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import orjson
-from faust.exceptions import ConsumerNotStarted
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 from faust.types.tuples import Message
 
 from schemas.events import StatusChanged
 from streams.app import Worker
-from streams.classify.parking import CreatedProgress
+from streams.classify.parking import Drain
+from streams.kafka import clients
 from streams.records import OrderState, ParkedStatus, ParkedStatuses, Source
 from streams.runtime import offsets
+
+log = logging.getLogger("ordertriage.parking")
 
 Apply = Callable[[OrderState, StatusChanged, bytes, Source], Awaitable[None]]
 
@@ -35,26 +40,64 @@ class Parking:
     def __init__(self, w: Worker, apply: Apply) -> None:
         self.w = w
         self.apply = apply
-        #: In memory, per worker: how far the created stream has got (when parking gives up).
-        self.created_progress = CreatedProgress()
+        t = w.topics
+        self.enriched = t.enriched.get_topic_name()
+        #: In memory, per worker: how far the created path is drained (when parking gives up).
+        path = (t.created.get_topic_name(), t.by_customer.get_topic_name(), self.enriched)
+        self.drain = Drain(stages=path)
+        self._admin: AIOKafkaAdminClient | None = None
+        #: Per partition: the earliest ``parked_at`` left after the last scan (None: none left;
+        #: absent: unknown, scan). Scans are O(table); most ticks need none.
+        self.oldest_parked: dict[int, float | None] = {}
         #: Per partition: orders that applied parked status changes -> the input (topic,
         #: offset) whose processing did it. Their parked entries are deleted only once that
         #: offset is committed: by then the order's write is in its changelog (Faust flushes
         #: before it commits), so a crash cannot keep the deletion and lose the order.
         self.settling: dict[int, dict[str, tuple[str, int]]] = {}
-        t = w.topics
-        self.enriched = t.enriched.get_topic_name()
-        self.upstream = {t.created.get_topic_name(), t.by_customer.get_topic_name(), self.enriched}
 
     def assigned(self, assigned: set[TP]) -> None:
-        """Partitions moved: forget those lost, restart the grace clocks of those held."""
+        """Partitions moved: forget those lost; rescan the parked changes of those held."""
         kept = {tp.partition for tp in assigned if tp.topic == self.enriched}
         for partition in set(self.settling) - kept:  # a partition gained later is recovered anew
             del self.settling[partition]
+        self.oldest_parked.clear()
+
+    async def sample(self) -> None:
+        """One step of the drain barrier: the group's committed offsets, then the end offsets
+        of every partition of the created path (in that order: see ``Drain.step``)."""
+        app = self.w.app
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        client = thread._ensure_consumer()
+        tps = [
+            TopicPartition(topic, p)
+            for topic in self.drain.stages
+            for p in sorted(client.partitions_for_topic(topic) or ())
+        ]
+        if not tps:
+            return
         now = time.time()
-        for tp in assigned:
-            if tp.topic == self.enriched:
-                self.created_progress.assigned(tp.partition, now)
+        try:
+            if self._admin is None:
+                self._admin = clients.admin(self.w.settings.bootstrap)
+                await self._admin.start()
+            offsets = await self._admin.list_consumer_group_offsets(app.conf.id, partitions=tps)
+            ends = await thread.call_thread(client.end_offsets, tps)
+        except Exception as exc:  # the broker is away: decide on the next sample
+            log.debug("parking: no offsets (%r); trying again", exc)
+            admin, self._admin = self._admin, None
+            if admin is not None:
+                await admin.close()
+            return
+        committed = {tp: max(0, m.offset) for tp, m in offsets.items()}
+        self.drain.step(now, committed, ends, {tp: tp.topic for tp in ends})
+        self.w.metrics.created_path_drained_seconds.set(
+            now - self.drain.through if self.drain.through is not None else float("nan")
+        )
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
 
     def park(self, order_id: str, message: Message, source: Source) -> None:
         tables = self.w.tables
@@ -66,11 +109,9 @@ class Parking:
             partition=None if message.partition == source.partition else message.partition,
         )
         tables.parked[order_id] = ParkedStatuses(events=[*parked.events, entry])
-        self.created_progress.parked(message.partition, source.timestamp)
+        if self.oldest_parked.get(message.partition, 0.0) is None:
+            self.oldest_parked[message.partition] = entry.parked_at
         self.w.metrics.parked_status_events.inc()
-
-    def created(self, partition: int, timestamp: float) -> None:
-        self.created_progress.saw(partition, timestamp, time.time())
 
     async def order_arrived(self, order_id: str, partition: int, topic: str, offset: int) -> None:
         """Apply what waited for the order just created by ``topic@offset``."""
@@ -125,14 +166,11 @@ class Parking:
 
     async def expire(self, partition: int, now: float) -> None:
         """Dead-letter parked status changes of ``partition`` whose order is not coming."""
-        tables, progress = self.w.tables, self.created_progress
+        tables, drain = self.w.tables, self.drain
         self.settle(partition)
         grace = self.w.settings.status_grace_seconds
-        if self.upstream_backlog():
-            # After a restart the created path (two internal hops) can trail the status stream
-            # for longer than the grace: "idle" must mean caught up, not merely quiet.
-            progress.busy_upstream(time.time())
-        if not progress.worth_scanning(partition, now, grace):
+        oldest = self.oldest_parked.get(partition, 0.0)
+        if oldest is None or not drain.gave_up(oldest, grace):
             return
         oldest_left: float | None = None
         pending = self.settling.get(partition, {})
@@ -146,15 +184,11 @@ class Parking:
                 if order_id not in pending and not unapplied(parked, state):
                     del tables.parked[order_id]
                 continue
-            expired = [
-                p
-                for p in mine
-                if progress.gave_up(partition, p.source.timestamp, p.parked_at, now, grace)
-            ]
+            expired = [p for p in mine if drain.gave_up(p.parked_at, grace)]
             for p in mine:
                 if p not in expired:
-                    ts = p.source.timestamp
-                    oldest_left = ts if oldest_left is None else min(oldest_left, ts)
+                    at = p.parked_at
+                    oldest_left = at if oldest_left is None else min(oldest_left, at)
             if not expired:
                 continue
             kept = [p for p in parked.events if p not in expired]
@@ -171,29 +205,4 @@ class Parking:
                     reason=f"no order {order_id} arrived within {grace:g}s",
                     error_class="UnknownOrder",
                 )
-        progress.scanned(partition, oldest_left)
-
-    def upstream_backlog(self) -> int:
-        """Records of the created path assigned here and not yet committed.
-
-        Only this worker's partitions are known, so with several workers another one's
-        backlog is not seen (the watermark rule still applies).
-        """
-        app = self.w.app
-        consumer = app.consumer
-        try:
-            highs = {
-                tp: consumer.highwater(tp)
-                for tp in consumer.assignment()
-                if tp.topic in self.upstream
-            }
-        except ConsumerNotStarted:  # agent tests run without a Kafka consumer
-            return 0
-        total = 0
-        for tp, high in highs.items():
-            if high is None:
-                continue
-            done = offsets.committed(app, tp.topic, tp.partition)
-            if done is not None:  # unknown (nothing committed yet): no evidence of a backlog
-                total += max(0, high - done)
-        return total
+        self.oldest_parked[partition] = oldest_left

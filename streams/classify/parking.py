@@ -1,65 +1,74 @@
 """When a status change that arrived before its order stops waiting for it.
 
-Wall-clock time alone is wrong after a restart or with a backlog: the order may be sitting
-unread in the created stream while the clock runs. So a parked change gives up only when the
-created stream has moved ``grace`` seconds past it, or when that stream has been idle (caught
-up) for ``grace`` seconds and the change has waited at least as long.
+A parked change gives up when its order would have arrived by now if it existed: every created
+order the producers wrote up to ``grace`` seconds after the change was parked has gone through
+the whole created path (the input, the by-customer hop, the enriched hop) and reached the order
+book, and it was not among them.
+
+"Gone through" is decided from offsets, not timestamps, with a drain barrier of epochs: an epoch
+starts at a moment with the end offsets of the created input; once the group has committed all
+of them, it takes the end offsets of the next hop (whatever that stage wrote for those records
+is below them: Faust flushes before it commits), and so on. When the last hop is committed past
+its snapshot, every order appended to the input before the epoch started is in the order book.
+
+The rule it replaces compared record timestamps per enriched partition: four by-customer
+partitions feed each one unevenly after a restart or a rebalance, so one fast upstream partition
+moved the mark past orders still queued in a slow one (1,020 status changes of existing orders
+dead-lettered as ``unknown_order`` when four workers scaled down to one).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
 @dataclass
-class CreatedProgress:
-    """Per partition: the newest record timestamp of a created order, and when it was seen."""
+class _Epoch:
+    started: float
+    stage: int
+    snapshot: dict[Hashable, int]
 
-    watermark: dict[int, float] = field(default_factory=dict)
-    last_seen_at: dict[int, float] = field(default_factory=dict)
-    #: Oldest record timestamp among the parked changes of a partition (unknown until scanned).
-    oldest_parked: dict[int, float | None] = field(default_factory=dict)
 
-    def assigned(self, partition: int, now: float) -> None:
-        """A partition (re)gained: its stream counts as busy for one grace period from now."""
-        self.watermark.pop(partition, None)
-        self.oldest_parked.pop(partition, None)
-        self.last_seen_at[partition] = now
+@dataclass
+class Drain:
+    """How far the created path is drained: ``through`` = every order appended before it is in
+    the order book (None until the first epoch completes, e.g. right after a restart)."""
 
-    def parked(self, partition: int, record_timestamp: float) -> None:
-        if partition in self.oldest_parked:
-            oldest = self.oldest_parked[partition]
-            self.oldest_parked[partition] = (
-                record_timestamp if oldest is None else min(oldest, record_timestamp)
-            )
+    stages: Sequence[str]
+    #: Epochs running at most at once; a new one starts only when there is room.
+    depth: int = 32
+    through: float | None = None
+    epochs: deque[_Epoch] = field(default_factory=deque)
 
-    def scanned(self, partition: int, oldest_left: float | None) -> None:
-        self.oldest_parked[partition] = oldest_left
+    def step(
+        self,
+        now: float,
+        committed: Mapping[Hashable, int],
+        ends: Mapping[Hashable, int],
+        topic_of: Mapping[Hashable, str],
+    ) -> None:
+        """One sample: the group's ``committed`` offsets, read *before* the ``ends`` (end
+        offsets of every partition of every stage); ``topic_of`` names each partition's topic.
 
-    def worth_scanning(self, partition: int, now: float, grace: float) -> bool:
-        """Whether any parked change of ``partition`` could give up now (scans are O(table))."""
-        if partition not in self.oldest_parked:
-            return True
-        oldest = self.oldest_parked[partition]
-        if oldest is None:
-            return False
-        idle_since = self.last_seen_at.get(partition, now)
-        return now - idle_since >= grace or self.watermark.get(partition, 0.0) >= oldest + grace
+        A partition with nothing committed counts as committed at 0.
+        """
 
-    def busy_upstream(self, now: float) -> None:
-        """Created orders are still queued before the order book: no partition is idle."""
-        for partition in self.last_seen_at:
-            self.last_seen_at[partition] = now
+        def snapshot(stage: int) -> dict[Hashable, int]:
+            return {tp: end for tp, end in ends.items() if topic_of[tp] == self.stages[stage]}
 
-    def saw(self, partition: int, record_timestamp: float, now: float) -> None:
-        self.watermark[partition] = max(self.watermark.get(partition, 0.0), record_timestamp)
-        self.last_seen_at[partition] = now
+        for epoch in self.epochs:
+            while all(committed.get(tp, 0) >= end for tp, end in epoch.snapshot.items()):
+                epoch.stage += 1
+                if epoch.stage == len(self.stages):
+                    break
+                epoch.snapshot = snapshot(epoch.stage)
+        while self.epochs and self.epochs[0].stage == len(self.stages):
+            self.through = max(self.through or 0.0, self.epochs.popleft().started)
+        if len(self.epochs) < self.depth:
+            self.epochs.append(_Epoch(now, 0, snapshot(0)))
 
-    def gave_up(
-        self, partition: int, record_timestamp: float, parked_at: float, now: float, grace: float
-    ) -> bool:
-        """Whether a change (record timestamp, parked at) on ``partition`` stops waiting."""
-        if self.watermark.get(partition, 0.0) >= record_timestamp + grace:
-            return True
-        idle_since = self.last_seen_at.get(partition, now)
-        return now - idle_since >= grace and now - parked_at >= grace
+    def gave_up(self, parked_at: float, grace: float) -> bool:
+        """Whether a change parked at ``parked_at`` (wall clock) stops waiting for its order."""
+        return self.through is not None and self.through >= parked_at + grace

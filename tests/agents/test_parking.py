@@ -19,6 +19,7 @@ from tests.agents.builders import (
     wire,
 )
 from tests.agents.conftest import (
+    AGENTS,
     GRACE_SECONDS,
     Outputs,
     deliver,
@@ -111,6 +112,10 @@ async def test_a_parked_change_dead_lettered_on_arrival_is_not_taken_for_lost(
 
 
 async def test_tick_after_grace_dead_letters_status_of_unknown_order(outputs: Outputs) -> None:
+    """Gives up once every order produced within the grace after parking has reached the order
+    book (the drain barrier's ``through``), whatever the clock says."""
+    drain = AGENTS.orders.parking.drain
+    drain.through = None
     change = dumps(status("SO-404", "new", "confirmed"))
     before = time.time()
     async with ORDER_BOOK.test_context() as agent:
@@ -118,8 +123,12 @@ async def test_tick_after_grace_dead_letters_status_of_unknown_order(outputs: Ou
         parked_at = ot.tables.parked["SO-404"].events[0].parked_at
         assert before <= parked_at <= time.time()
 
-        await deliver(agent, tick(parked_at + GRACE_SECONDS - 0.5), topic=TICKS, partition=0)
-        await deliver(agent, tick(parked_at + GRACE_SECONDS + 1), topic=TICKS, partition=1)
+        # Hours later by the clock, but the created path has not drained: it waits.
+        await deliver(agent, tick(parked_at + 3600), topic=TICKS, partition=0)
+        drain.through = parked_at + GRACE_SECONDS - 0.5  # drained, not yet a grace past it
+        await deliver(agent, tick(parked_at + 3600), topic=TICKS, partition=0)
+        drain.through = parked_at + GRACE_SECONDS
+        await deliver(agent, tick(parked_at + 3600), topic=TICKS, partition=1)
         assert outputs.kwargs("deadletter") == []  # within grace / another partition's tick
         assert "SO-404" in ot.tables.parked
 

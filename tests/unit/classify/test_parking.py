@@ -1,54 +1,71 @@
+"""streams.classify.parking: a parked change gives up only once the created path is drained."""
+
 from __future__ import annotations
 
-from streams.classify.parking import CreatedProgress
+from streams.classify.parking import Drain
 
-GRACE = 60.0
-
-
-def test_waits_while_a_backlog_of_created_orders_is_read() -> None:
-    p = CreatedProgress()
-    # Parked at t=100 from a record stamped 100; the created stream keeps delivering records
-    # stamped just before it (a backlog after a restart) until long after the wall-clock grace.
-    for now in range(100, 400, 5):
-        p.saw(0, record_timestamp=99.0, now=float(now))
-        assert not p.gave_up(
-            0, record_timestamp=100.0, parked_at=100.0, now=float(now), grace=GRACE
-        )
+GRACE = 30.0
+STAGES = ("created", "by-customer", "enriched")
 
 
-def test_gives_up_once_created_stream_passed_it_by_grace() -> None:
-    p = CreatedProgress()
-    p.saw(0, record_timestamp=159.9, now=101.0)
-    assert not p.gave_up(0, 100.0, parked_at=100.0, now=101.0, grace=GRACE)
-    p.saw(0, record_timestamp=160.0, now=102.0)
-    assert p.gave_up(0, 100.0, parked_at=100.0, now=102.0, grace=GRACE)
-    assert not p.gave_up(1, 100.0, parked_at=100.0, now=102.0, grace=GRACE)  # per partition
+def tp(topic: str, partition: int) -> tuple[str, int]:
+    return topic, partition
 
 
-def test_gives_up_on_an_idle_stream_after_grace() -> None:
-    p = CreatedProgress()
-    p.saw(0, record_timestamp=50.0, now=50.0)
-    assert not p.gave_up(0, 100.0, parked_at=100.0, now=159.0, grace=GRACE)  # waited 59 s
-    assert p.gave_up(0, 100.0, parked_at=100.0, now=160.0, grace=GRACE)
-    # A partition just (re)assigned counts as busy for one grace period.
-    p.assigned(0, now=1000.0)
-    assert not p.gave_up(0, 100.0, parked_at=100.0, now=1059.0, grace=GRACE)
-    assert p.gave_up(0, 100.0, parked_at=100.0, now=1060.0, grace=GRACE)
+TOPIC = {tp(t, p): t for t in STAGES for p in range(2)}
 
 
-def test_scans_only_when_something_could_give_up() -> None:
-    p = CreatedProgress()
-    assert p.worth_scanning(0, now=10.0, grace=GRACE)  # nothing known yet: look once
-    p.scanned(0, oldest_left=None)
-    assert not p.worth_scanning(0, now=10.0, grace=GRACE)  # nothing parked
-    p.saw(0, record_timestamp=100.0, now=100.0)
-    p.parked(0, record_timestamp=100.0)
-    p.saw(0, record_timestamp=150.0, now=120.0)
-    assert not p.worth_scanning(0, now=120.0, grace=GRACE)  # busy, not past it by grace
-    p.saw(0, record_timestamp=160.0, now=121.0)
-    assert p.worth_scanning(0, now=121.0, grace=GRACE)  # the stream moved past it
-    p.scanned(0, oldest_left=130.0)
-    assert not p.worth_scanning(0, now=122.0, grace=GRACE)
-    assert p.worth_scanning(0, now=181.0, grace=GRACE)  # idle for a grace period
-    p.assigned(0, now=200.0)
-    assert p.worth_scanning(0, now=200.0, grace=GRACE)  # re-assigned: unknown again
+def offsets(**by_topic: tuple[int, int]) -> dict[tuple[str, int], int]:
+    """``created=(end of p0, end of p1)``, ... (underscores for dashes)."""
+    return {
+        tp(t.replace("_", "-"), p): v for t, pair in by_topic.items() for p, v in enumerate(pair)
+    }
+
+
+def test_nothing_gives_up_before_the_first_epoch_completes() -> None:
+    d = Drain(STAGES)
+    assert not d.gave_up(parked_at=0.0, grace=GRACE)
+    ends = offsets(created=(5, 5), by_customer=(5, 5), enriched=(5, 5))
+    d.step(100.0, {}, ends, TOPIC)  # nothing committed yet
+    assert d.through is None
+
+
+def test_an_idle_caught_up_path_drains_at_once_and_gives_up_after_the_grace() -> None:
+    d = Drain(STAGES)
+    done = offsets(created=(5, 5), by_customer=(5, 5), enriched=(5, 5))
+    d.step(100.0, done, done, TOPIC)  # starts the epoch of t=100
+    d.step(102.0, done, done, TOPIC)  # every stage committed past its snapshot
+    assert d.through == 100.0
+    assert not d.gave_up(parked_at=90.0, grace=GRACE)
+    for now in (104.0, 106.0, 120.0, 122.0):
+        d.step(now, done, done, TOPIC)
+    assert d.through == 120.0 and d.gave_up(parked_at=90.0, grace=GRACE)
+
+
+def test_one_fast_upstream_partition_does_not_drain_a_slow_one() -> None:
+    """The case the timestamp watermark got wrong: by-customer p0 is far ahead, p1 has a
+    backlog of created orders (whose status changes wait); nothing gives up until p1 and then
+    the enriched hop it feeds are committed past their snapshots."""
+    d = Drain(STAGES)
+    ends = offsets(created=(10, 10), by_customer=(50, 80), enriched=(60, 60))
+    behind = offsets(created=(10, 10), by_customer=(50, 20), enriched=(60, 60))
+    for now in range(100, 400, 2):
+        d.step(float(now), behind, ends, TOPIC)
+        assert d.through is None  # stage 2 of the first epoch waits for by-customer p1
+    more = offsets(created=(10, 10), by_customer=(50, 80), enriched=(60, 90))
+    caught = offsets(created=(10, 10), by_customer=(50, 80), enriched=(60, 60))
+    d.step(400.0, caught, more, TOPIC)  # p1 drained: its orders went on to enriched (up to 90)
+    assert d.through is None  # the enriched hop has them queued, not applied
+    d.step(402.0, more, more, TOPIC)
+    # Every epoch queued (t=100, 102, ... while the deque had room) completes at once.
+    assert d.through == 100.0 + 2 * (d.depth - 1)
+
+
+def test_epochs_are_bounded_and_complete_in_order() -> None:
+    d = Drain(STAGES, depth=3)
+    ends = offsets(created=(1, 1), by_customer=(1, 1), enriched=(1, 1))
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+        d.step(now, {}, ends, TOPIC)
+    assert len(d.epochs) == 3 and [e.started for e in d.epochs] == [1.0, 2.0, 3.0]
+    d.step(6.0, ends, ends, TOPIC)
+    assert d.through == 3.0

@@ -172,7 +172,7 @@ class Notification(_Outbound):
     kind: str
     recipient_role: str
     severity: Literal["info", "warning", "high", "critical"]
-    order_id: str
+    order_id: str | None = Field(description="the order it is about; none for feedback without one")
     message: str
     cause_event_id: str
     priority: Priority
@@ -180,6 +180,10 @@ class Notification(_Outbound):
     created_at: datetime
     rule_id: str | None = Field(default=None, description="the rule whose notify action sent it")
     team: str | None = None
+    feedback_id: str | None = Field(default=None, description="set for feedback notifications")
+    assignee: str | None = Field(
+        default=None, description="the person it is assigned to (a member id of the rules file)"
+    )
 
 
 class DimensionCount(_Outbound):
@@ -345,6 +349,10 @@ class FeedbackClassified(_Outbound):
     priority: Priority
     team: str | None = Field(default=None, description="filled by routing; none when in review")
     assignee: str | None = Field(default=None, description="filled by routing")
+    status: Literal["open", "acknowledged", "responded", "resolved", "reopened"] = Field(
+        default="open", description="where it stands (feedback.status-changed)"
+    )
+    changed_by: str | None = Field(default=None, description="who made the last status change")
 
 
 class OrderAction(_Outbound):

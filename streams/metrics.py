@@ -20,6 +20,11 @@ class Metrics:
     processing_seconds: Histogram
     event_time_lag_seconds: Histogram
     parked_status_events: Gauge
+    created_path_drained_seconds: Gauge
+    feedback_received: Counter
+    feedback_review: Counter
+    feedback_first_response_seconds: Histogram
+    feedback_sla_breaches: Counter
     misrouted_records: Counter
     analytics_windows_published: Counter
     analytics_late_events: Counter
@@ -94,6 +99,36 @@ class Metrics:
             parked_status_events=Gauge(
                 f"{p}parked_status_events",
                 "Status changes waiting for their order to arrive.",
+                registry=registry,
+            ),
+            created_path_drained_seconds=Gauge(
+                f"{p}created_path_drained_seconds",
+                "How long ago the created path (input, by-customer, enriched) was last drained"
+                " group-wide: every order appended before then is in the order book. Parked"
+                " status changes give up once it is past their parking plus the grace.",
+                registry=registry,
+            ),
+            feedback_received=Counter(
+                f"{p}feedback_received",
+                "Customer feedback routed, per channel and category.",
+                ["channel", "category"],
+                registry=registry,
+            ),
+            feedback_review=Counter(
+                f"{p}feedback_review",
+                "Feedback the classifier was unsure of, sent to the review queue.",
+                registry=registry,
+            ),
+            feedback_first_response_seconds=Histogram(
+                f"{p}feedback_first_response_seconds",
+                "From a feedback's arrival to its first acknowledgement or response.",
+                buckets=(60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400),
+                registry=registry,
+            ),
+            feedback_sla_breaches=Counter(
+                f"{p}feedback_sla_breaches",
+                "Feedback SLA steps fired (reminders and escalations), per clock.",
+                ["clock"],
                 registry=registry,
             ),
             misrouted_records=Counter(

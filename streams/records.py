@@ -6,9 +6,17 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import ClassifiedOrder, OrderCreated
+from schemas.events import (
+    ClassifiedOrder,
+    FeedbackChannel,
+    FeedbackStatusChanged,
+    OrderCreated,
+    Priority,
+)
 from streams.classify.customers import CustomerSnapshot
 from streams.classify.facts import OrderFacts
+from streams.classify.feedback.classifier import FeedbackDecision
+from streams.classify.feedback_desk import Assignment, LinkedOrder
 from streams.classify.sla import SlaClock
 
 
@@ -119,3 +127,50 @@ class Tick(BaseModel):
     review: float | None = Field(
         default=None, description="scheduled time of a full re-evaluation due on this tick"
     )
+
+
+class FeedbackCase(BaseModel):
+    """A classified feedback on its way to the desk. No text: the decision and its reasons say
+    what the desk and the views need, and the words stay in the input topic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    feedback_id: str
+    occurred_at: datetime
+    channel: FeedbackChannel
+    customer_id: str
+    order_id: str | None = None
+    rating: int | None = None
+    decision: FeedbackDecision
+    source: Source
+    #: Filled by the order book on the way (None: the feedback names no order).
+    order: LinkedOrder | None = None
+
+
+class FeedbackUpdate(BaseModel):
+    """A validated ``feedback.status-changed``, re-keyed by feedback id with our partitioner."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    change: FeedbackStatusChanged
+    source: Source
+
+
+class FeedbackState(BaseModel):
+    """What the feedback table keeps per feedback: the case, who has it, where it stands."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case: FeedbackCase
+    priority: Priority
+    assignment: Assignment
+    status: str = "open"
+    partition: int
+    received_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    changed_by: str | None = None
+    clocks: list[SlaClock] = Field(default_factory=list)
+    #: Event id -> source position of the status changes applied (a replay is recognised).
+    applied: dict[str, str] = Field(default_factory=dict)

@@ -47,6 +47,15 @@ class Tables:
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
         )
+        # Written by the feedback desk (streams.agents.feedback), keyed by feedback id; the load
+        # by "<partition>/<team>" (each partition balances its own share: no key is written
+        # from two partitions).
+        self.feedback = table(
+            "feedback", "feedback_state", "feedback id -> case, assignee, status, clocks"
+        )
+        self.feedback_load = table(
+            "feedback-load", "team_load", "partition/team -> open items per member, the turn"
+        )
         # Written by the insight agent (streams.agents.insight), read by the HTTP queries.
         self.insight_buckets = table(
             "insight-buckets",

@@ -17,6 +17,14 @@
         └──> orders.deadletter (any stage: what cannot be processed, with the reason)
     orders.reports <── the scheduled report job (the leader only)
 
+    feedback.received ─┬─feedback-intake (classify)──> <app>-feedback-by-order (key: order id)
+    feedback.status-   │      ──order-book (tag the order, read its value)──┐
+      changed ─────────┘   (no order: straight on) ─> <app>-feedback-cases ──┤ feedback-desk
+                            <app>-feedback-status (key: feedback id) ────────┤ (route, SLAs)
+    <app>-feedback-ticks ────────────────────────────────────────────────────┘
+        ├──> feedback.classified, orders.notifications
+        └──> orders.deadletter
+
 Input topics are read as raw bytes and decoded by the agents; internal records are pydantic
 models (``streams.records``) encoded by the codecs in ``streams.runtime.codecs``.
 """
@@ -40,6 +48,9 @@ RULES_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "864
 REPORTS = "orders.reports"
 #: People acknowledging or claiming (written by ``ordertriage notify``), keyed by order id.
 ACTIONS = "orders.actions"
+FEEDBACK_RECEIVED = "feedback.received"
+FEEDBACK_STATUS = "feedback.status-changed"
+FEEDBACK_CLASSIFIED = "feedback.classified"
 
 
 class Topics:
@@ -67,6 +78,21 @@ class Topics:
         self.analytics = topic(s.topic(ANALYTICS), value_serializer="pydantic")
         self.deadletter = topic(s.topic(DEADLETTER), value_serializer="raw")
         self.reports = topic(s.topic(REPORTS), value_serializer="pydantic")
+        # Customer feedback: both inputs are re-keyed by the intake (validated, classified),
+        # so the desk's co-partitioning never depends on the producer's partitioner.
+        self.feedback_received = topic(s.topic(FEEDBACK_RECEIVED), value_serializer="raw")
+        self.feedback_status = topic(s.topic(FEEDBACK_STATUS), value_serializer="raw")
+        self.feedback_classified = topic(s.topic(FEEDBACK_CLASSIFIED), value_serializer="pydantic")
+        self.feedback_by_order = topic(
+            s.internal_topic("feedback-by-order"), value_serializer="feedback_case"
+        )
+        self.feedback_cases = topic(
+            s.internal_topic("feedback-cases"), value_serializer="feedback_case"
+        )
+        self.feedback_updates = topic(
+            s.internal_topic("feedback-status"), value_serializer="feedback_update"
+        )
+        self.feedback_ticks = topic(s.internal_topic("feedback-ticks"), value_serializer="tick")
         # Internal: created orders re-keyed by customer (customers table), then enriched with
         # the customer's history and re-keyed by order (orders table).
         self.by_customer = topic(s.internal_topic("orders-by-customer"), value_serializer="raw")
@@ -95,26 +121,47 @@ class Topics:
         self.insight_customers = topic(
             s.internal_topic("insight-customers"), value_serializer="customer_seen"
         )
+
+        def stream(*topics: TopicT) -> TopicT:
+            """Several co-partitioned topics read as one stream of raw records."""
+            return app.topic(
+                *(t.get_topic_name() for t in topics),
+                key_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=settings.topic_partitions,
+                replicas=settings.topic_replication_factor,
+                config=settings.replication_topic_config or None,
+                internal=True,  # declares every name before the consumer subscribes
+            )
+
         # One stream for everything keyed by order id, so one agent owns each order's state.
-        self.order_stream = app.topic(
-            self.enriched.get_topic_name(),
-            self.status_changed.get_topic_name(),
-            self.status_rerouted.get_topic_name(),
-            self.actions.get_topic_name(),
-            self.ticks.get_topic_name(),
-            key_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.topic_partitions,
-            replicas=settings.topic_replication_factor,
-            config=settings.replication_topic_config or None,
-            internal=True,  # declares every name before the consumer subscribes
+        self.order_stream = stream(
+            self.enriched,
+            self.status_changed,
+            self.status_rerouted,
+            self.actions,
+            self.ticks,
+            self.feedback_by_order,
+        )
+        self.feedback_intake = stream(self.feedback_received, self.feedback_status)
+        # Everything keyed by feedback id, so one agent owns each feedback's state.
+        self.feedback_stream = stream(
+            self.feedback_cases, self.feedback_updates, self.feedback_ticks
         )
 
     @property
     def input_names(self) -> set[str]:
         """The upstream topics: what backpressure holds while internal topics pile up."""
-        return {self.created.get_topic_name(), self.status_changed.get_topic_name()}
+        return {
+            t.get_topic_name()
+            for t in (
+                self.created,
+                self.status_changed,
+                self.feedback_received,
+                self.feedback_status,
+            )
+        }
 
     @property
     def internal_names(self) -> set[str]:
@@ -127,14 +174,24 @@ class Topics:
                 self.status_rerouted,
                 self.classified,
                 self.insight_customers,
+                self.feedback_by_order,
+                self.feedback_cases,
+                self.feedback_updates,
             )
         }
 
     @property
     def tick_names(self) -> set[str]:
         """The worker's clocks: one per stage that has timed work."""
-        return {self.ticks.get_topic_name(), self.insight_ticks.get_topic_name()}
+        return {t.get_topic_name() for t in (self.ticks, self.insight_ticks, self.feedback_ticks)}
 
     @property
     def outputs(self) -> list[TopicT]:
-        return [self.classified, self.notifications, self.analytics, self.deadletter, self.reports]
+        return [
+            self.classified,
+            self.notifications,
+            self.analytics,
+            self.deadletter,
+            self.reports,
+            self.feedback_classified,
+        ]

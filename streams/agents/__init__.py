@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.agents import created, customers, insight, orders, ticks
+from streams.agents import created, customers, feedback, insight, orders, ticks
 from streams.agents.created import Ingest
 from streams.agents.customers import CustomerHistory
+from streams.agents.feedback import Desk, Intake
 from streams.agents.insight import Insight
 from streams.agents.orders import OrderBook
 from streams.app import Worker
@@ -25,16 +26,21 @@ class Agents:
     customers: CustomerHistory
     orders: OrderBook
     insight: Insight
+    feedback_intake: Intake
+    feedback_desk: Desk
 
 
 def register(w: Worker) -> Agents:
     """Every agent, timer and task of a worker, on ``w.app``."""
+    intake, desk = feedback.register(w)
     registered = Agents(
         ingest=created.register(w),
         customers=customers.register(w),
         orders=orders.register(w),
         insight=insight.register(w),
+        feedback_intake=intake,
+        feedback_desk=desk,
     )
-    ticks.register(w, registered.orders.timers)
+    ticks.register(w, registered.orders.timers, registered.orders.parking)
     job.register(w)
     return registered

@@ -24,13 +24,14 @@ from streams.agents.timers import Timers
 from streams.app import Worker
 from streams.classify import sla
 from streams.classify.actions import apply_action
-from streams.classify.engine import classify_created, classify_status_change
+from streams.classify.engine import classify_created, classify_status_change, reclassify
 from streams.classify.facts import OrderFacts
+from streams.classify.feedback_desk import LinkedOrder
 from streams.classify.ledger import Seen, by_identity
 from streams.classify.lifecycle import InvalidTransition
 from streams.classify.notify import newly_fired
 from streams.kafka.partitioning import ADVICE, Pattern
-from streams.records import EnrichedOrder, OrderState, Source, Tick
+from streams.records import EnrichedOrder, FeedbackCase, OrderState, Source, Tick
 from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
 
 log = logging.getLogger("ordertriage.orders")
@@ -49,6 +50,7 @@ class OrderBook:
         self.rerouted = t.status_rerouted.get_topic_name()
         self.actions = t.actions.get_topic_name()
         self.ticks = t.ticks.get_topic_name()
+        self.feedback = t.feedback_by_order.get_topic_name()
         self.warned: set[Pattern] = set()
 
     def assigned(self, assigned: set[TP]) -> None:
@@ -77,6 +79,8 @@ class OrderBook:
             await self.on_status(message)
         elif message.topic == self.actions:
             await self.on_action(message)
+        elif message.topic == self.feedback:
+            await self.on_feedback(FeedbackCase.model_validate_json(message.value))
         else:
             await self.on_tick(Tick.model_validate_json(message.value), message.partition)
 
@@ -105,7 +109,6 @@ class OrderBook:
                 error_class="Duplicate",
             )
             return
-        self.parking.created(partition, enriched.source.timestamp)
         facts = OrderFacts.of(created, enriched.customer)
         outcome = classify_created(
             facts, rules, event_id=created.event_id, occurred_at=created.occurred_at, now=_now()
@@ -191,6 +194,58 @@ class OrderBook:
             )
         if state.partition is not None:
             self.timers.schedule(state.partition, action.order_id, state)
+
+    async def on_feedback(self, case: FeedbackCase) -> None:
+        """A feedback names this order: a complaint counts as a fact of the order (the
+        ``has-complaint`` rule tags it, and rules may raise its priority); what the order is
+        worth travels on with the feedback to the desk, which routes it."""
+        w, rules = self.w, self.w.rulebook.current
+        state = w.tables.orders.get(case.order_id or "")
+        if state is None:
+            linked = LinkedOrder(known=False)
+        else:
+            c = state.classification
+            vip = c.customer_segment.value == "vip"
+            linked = LinkedOrder(
+                known=True,
+                value_tier=c.value_tier.value,
+                segment=c.customer_segment.value,
+                vip=vip or bool(state.facts and state.facts.customer_vip),
+                team=c.team,
+            )
+            if rules.feedback.is_complaint(case.decision.category):
+                await self.complaint(state, case)
+        await w.topics.feedback_cases.send(
+            key=case.feedback_id.encode(), value=case.model_copy(update={"order": linked})
+        )
+
+    async def complaint(self, state: OrderState, case: FeedbackCase) -> None:
+        """Count the complaint once (a replay finds it counted and re-sends what it sent)."""
+        facts, before = state.facts, state.classification
+        event_id = f"feedback:{case.feedback_id}"
+        if facts is None:  # written before facts were kept: nothing to classify again from
+            return
+        if case.feedback_id in facts.complaints:
+            await self.outputs.resend_last(state, event_id, previous_status=None)
+            return
+        facts = facts.model_copy(update={"complaints": [*facts.complaints, case.feedback_id]})
+        rules = self.w.rulebook.current
+        why = f"complaint {case.feedback_id} ({case.decision.category})"
+        outcome = reclassify(before, facts, rules, now=_now(), because=(event_id, why))
+        if outcome is None:
+            self.w.tables.orders[before.order_id] = state.model_copy(update={"facts": facts})
+            return
+        after = outcome.classification
+        fired = newly_fired(before, after)
+        since = state.status_since or after.occurred_at
+        clocks = sla.start(rules.slas, after.status, since, outcome.facts, state.clocks)
+        state = state.model_copy(
+            update={"classification": after, "facts": facts, "notified": fired, "clocks": clocks}
+        )
+        self.w.tables.orders[before.order_id] = state
+        if state.partition is not None:
+            self.timers.schedule(state.partition, before.order_id, state)
+        await self.outputs.send(after, fired, None)
 
     async def rerouted_elsewhere(self, message: Message, change: StatusChanged) -> bool:
         """Re-key a status change its producer put on another partition than its order's.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from streams.agents.parking import Parking
 from streams.agents.timers import Timers
 from streams.app import Worker
 from streams.records import Tick
@@ -21,7 +22,7 @@ from streams.rules.topic import ensure_topic
 log = logging.getLogger("ordertriage.backpressure")
 
 
-def register(w: Worker, timers: Timers) -> None:
+def register(w: Worker, timers: Timers, parking: Parking) -> None:
     app, topics, settings, metrics, backpressure = (
         w.app,
         w.topics,
@@ -29,7 +30,9 @@ def register(w: Worker, timers: Timers) -> None:
         w.metrics,
         w.backpressure,
     )
-    clocks = {t.get_topic_name(): t for t in (topics.ticks, topics.insight_ticks)}
+    clocks = {
+        t.get_topic_name(): t for t in (topics.ticks, topics.insight_ticks, topics.feedback_ticks)
+    }
     enriched = topics.enriched.get_topic_name()
     review_schedule = ReviewSchedule(settings.reclassify_cron, settings.timezone)
 
@@ -61,6 +64,16 @@ def register(w: Worker, timers: Timers) -> None:
             clock = clocks.get(tp.topic)
             if clock is not None:
                 await clock.send(value=tick, partition=tp.partition)
+
+    @app.timer(interval=2.0)
+    async def sample_created_path() -> None:
+        """When parked status changes give up: how far the created path is drained."""
+        if not app.rebalancing:
+            await parking.sample()
+
+    @app.on_before_shutdown.connect
+    async def close_parking_admin(app: object, **kwargs: object) -> None:
+        await parking.close()
 
     @app.timer(interval=0.25)
     async def hold_inputs() -> None:

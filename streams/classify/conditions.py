@@ -63,6 +63,7 @@ FACTS: dict[str, FactType] = {
     "customer_vip": FactType("flag", "upstream vip flag"),
     "customer_segment": _enum(CustomerSegment, "segment from the customer's history"),
     "prior_orders": FactType("number", "orders of this customer before this one"),
+    "complaints": FactType("number", "complaints (customer feedback) about this order"),
     "lifetime_spend": FactType("number", "customer's spend in this currency, this order included"),
     "age_hours": FactType(
         "number", "hours since the order was created, as of the event (or the review / switch)"

@@ -84,6 +84,7 @@ def classify(
         "customer_vip": facts.customer_vip,
         "customer_segment": segment.value,
         "prior_orders": facts.prior_orders,
+        "complaints": len(facts.complaints),
         "lifetime_spend": facts.lifetime_spend,
         "age_hours": _hours(facts.created_at, as_of or occurred_at),
         "value_tier": tier.value,
@@ -261,13 +262,17 @@ def reclassify(
     *,
     now: datetime,
     review_at: datetime | None = None,
+    because: tuple[str, str] | None = None,
 ) -> Outcome | None:
     """The order under ``rules`` as of ``now``, or None when nothing would change.
 
     After a switch the record's ``event_id`` is ``rules:<version>``; in a scheduled review
-    (``review_at``) it is ``review:<time>``, so each is one distinct, repeatable cause.
+    (``review_at``) it is ``review:<time>``, so each is one distinct, repeatable cause; for
+    new facts (a complaint linked) ``because`` gives the event id and the reason.
     """
-    if review_at is not None:
+    if because is not None:
+        event_id, why = because
+    elif review_at is not None:
         event_id = f"review:{review_at.isoformat()}"
         why = f"scheduled review at {review_at.isoformat()} under rules {rules.version}"
     else:

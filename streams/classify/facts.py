@@ -31,6 +31,8 @@ class OrderFacts(BaseModel):
     prior_orders: int = Field(ge=0)
     lifetime_spend: Decimal = Field(description="in this order's currency, this order included")
     items: list[Item]
+    #: Feedback ids of complaints about this order (linked by the feedback intake).
+    complaints: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, event: OrderCreated, customer: CustomerSnapshot) -> OrderFacts:

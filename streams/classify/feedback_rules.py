@@ -6,11 +6,14 @@ covers it and ``ordertriage rules validate`` checks it like every other section.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.events import Priority
+from streams.classify.sla import Duration
 
 DEFAULT_CATEGORIES = (
     "product_issue",
@@ -69,6 +72,68 @@ class Signal(_Strict):
         return self
 
 
+Language = Literal["zh", "en"]
+
+
+def _both() -> list[Language]:
+    return ["zh", "en"]
+
+
+class Member(_Strict):
+    """A person feedback can be assigned to (the id the notifier's config knows them by)."""
+
+    id: str = Field(min_length=1)
+    languages: list[Language] = Field(default_factory=_both)
+
+
+class Team(_Strict):
+    """Who handles a category: its members, and how one of them is chosen.
+
+    ``round_robin`` takes members in turn; ``least_open`` the one with the fewest open items;
+    ``by_language`` those who read the message's language (mixed: either), then least open.
+    """
+
+    role: str = Field(min_length=1, description="recipient_role of the team's notifications")
+    strategy: Literal["round_robin", "least_open", "by_language"] = "least_open"
+    members: list[Member] = Field(min_length=1)
+    lead: str | None = Field(default=None, description="role that hears escalations")
+
+
+class Routing(_Strict):
+    """Category -> team; the review queue for ``needs_review``; account managers by customer."""
+
+    categories: dict[str, str] = Field(default_factory=dict, description="category -> team")
+    teams: dict[str, Team] = Field(default_factory=dict)
+    review_role: str = Field(default="feedback_triage", min_length=1)
+    #: customer_id -> member id: their feedback goes to that person (VIP customers' managers).
+    account_managers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_teams(self) -> Routing:
+        for category, team in self.categories.items():
+            if team not in self.teams:
+                raise ValueError(f"category {category!r} goes to unknown team {team!r}")
+        return self
+
+
+class FeedbackSla(_Strict):
+    """Response clocks for feedback of some priorities: first response, then resolution.
+
+    Acknowledged or responded stops the first-response clock; resolved stops resolution;
+    reopened starts resolution again. Each step of ``ladder`` fires once per clock (the first
+    goes to the assignee's team role, then escalations), like the order SLAs.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    priorities: list[Priority] = Field(min_length=1)
+    first_response: Duration
+    resolution: Duration
+    escalate_after: Duration | None = None
+    ladder: list[str] = Field(
+        min_length=1, description="roles; `team` is the assigned team's role, `lead` its lead"
+    )
+
+
 def _default_priorities() -> dict[str, Priority]:
     return {
         "product_issue": Priority.P3,
@@ -101,13 +166,20 @@ class FeedbackRules(_Strict):
     priority: dict[str, Priority] = Field(
         default_factory=_default_priorities, description="default priority per category"
     )
+    #: Categories that tag the order ``has-complaint`` and, on a high-value or VIP order, are
+    #: raised one priority step.
+    complaints: list[str] | None = Field(
+        default=None, description="default: product_issue, service_issue, delivery_issue"
+    )
+    routing: Routing = Field(default_factory=Routing)
+    slas: list[FeedbackSla] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_categories(self) -> FeedbackRules:
         known = set(self.categories)
         if len(known) != len(self.categories):
             raise ValueError("a category is listed twice")
-        used = [*self.keywords, *self.priority]
+        used = [*self.keywords, *self.priority, *(self.complaints or ()), *self.routing.categories]
         used += [s.category for s in self.signals]
         used += [s.with_keyword_of for s in self.signals if s.with_keyword_of]
         for name in used:
@@ -118,6 +190,19 @@ class FeedbackRules(_Strict):
         if twice:
             raise ValueError(f"signal id {twice[0]!r} is used twice")
         return self
+
+    def is_complaint(self, category: str) -> bool:
+        defaults = ("product_issue", "service_issue", "delivery_issue")
+        return category in (defaults if self.complaints is None else self.complaints)
+
+    def signature(self) -> str:
+        """A hash of what the model's calibration depends on (categories, keywords, signals).
+
+        The model records it, not the rule set's version: editing routing, SLAs, priorities,
+        the threshold or any order rule then needs no retraining."""
+        body = self.model_dump(mode="json", include={"categories", "keywords", "signals"})
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        return f"fbr-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
     def priority_of(self, category: str) -> Priority:
         return self.priority.get(category, Priority.P3)

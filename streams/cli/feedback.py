@@ -144,7 +144,7 @@ def train(
     )
     started = time.monotonic()
     try:
-        model = fit(examples, ruleset.feedback, ruleset.version)
+        model = fit(examples, ruleset.feedback)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     target = out or artifact.shipped_dir()

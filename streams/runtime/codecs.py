@@ -9,8 +9,18 @@ from pydantic import BaseModel
 
 from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
+from streams.classify.feedback_desk import TeamLoad
 from streams.classify.insight import Bucket, CustomerSeen, OrderIndex
-from streams.records import CountedOrder, EnrichedOrder, OrderState, ParkedStatuses, Tick
+from streams.records import (
+    CountedOrder,
+    EnrichedOrder,
+    FeedbackCase,
+    FeedbackState,
+    FeedbackUpdate,
+    OrderState,
+    ParkedStatuses,
+    Tick,
+)
 
 
 class PydanticCodec(codecs.Codec):
@@ -43,6 +53,10 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "insight_bucket": Bucket,
     "order_index": OrderIndex,
     "customer_seen": CustomerSeen,
+    "feedback_case": FeedbackCase,
+    "feedback_update": FeedbackUpdate,
+    "feedback_state": FeedbackState,
+    "team_load": TeamLoad,
 }
 
 

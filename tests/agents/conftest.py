@@ -129,6 +129,10 @@ class Outputs:
     notifications: AsyncMock
     analytics: AsyncMock
     deadletter: AsyncMock
+    feedback_by_order: AsyncMock
+    feedback_cases: AsyncMock
+    feedback_updates: AsyncMock
+    feedback_classified: AsyncMock
 
     def kwargs(self, name: str) -> list[dict[str, Any]]:
         mock: AsyncMock = getattr(self, name)

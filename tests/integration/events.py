@@ -83,3 +83,45 @@ def dumps(event: dict[str, Any]) -> bytes:
 
 def loads(raw: bytes | None) -> Any:
     return orjson.loads(raw or b"null")
+
+
+def feedback(
+    feedback_id: str,
+    text: str,
+    *,
+    customer_id: str = "C-1",
+    order_id: str | None = None,
+    channel: str = "app",
+    rating: int | None = None,
+    event_id: str | None = None,
+    minutes: int = 0,
+) -> dict[str, Any]:
+    """A ``feedback.received`` event."""
+    event: dict[str, Any] = {
+        "event_id": event_id or f"{feedback_id}-received",
+        "schema_version": 1,
+        "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "feedback_id": feedback_id,
+        "channel": channel,
+        "customer_id": customer_id,
+        "text": text,
+    }
+    if order_id is not None:
+        event["order_id"] = order_id
+    if rating is not None:
+        event["rating"] = rating
+    return event
+
+
+def feedback_status(
+    feedback_id: str, status: str, *, by: str = "u-1", minutes: int = 5, event_id: str | None = None
+) -> dict[str, Any]:
+    """A ``feedback.status-changed`` event."""
+    return {
+        "event_id": event_id or f"{feedback_id}-{status}-{minutes}",
+        "schema_version": 1,
+        "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "feedback_id": feedback_id,
+        "status": status,
+        "changed_by": by,
+    }

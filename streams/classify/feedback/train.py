@@ -73,9 +73,7 @@ def out_of_fold_logits(
     return out
 
 
-def train(
-    examples: Sequence[Example], rules: FeedbackRules, rules_version: str, c: float = DEFAULT_C
-) -> FeedbackModel:
+def train(examples: Sequence[Example], rules: FeedbackRules, c: float = DEFAULT_C) -> FeedbackModel:
     """Fit on every example, calibrate on out-of-fold scores; raise ``ValueError`` on bad data."""
     classes = list(rules.categories)
     counts = Counter(e.label for e in examples)
@@ -92,7 +90,7 @@ def train(
     truth = np.array([classes.index(label) for label in labels])
     model_scale, rule_scale = fit_scales(oof, rule_bonuses(rules, examples), truth)
     meta = {
-        "calibrated_with_rules": rules_version,
+        "calibrated_with_rules": rules.signature(),
         "c": c,
         "examples": dict(sorted(counts.items())),
     }

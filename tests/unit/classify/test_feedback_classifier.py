@@ -155,6 +155,8 @@ def test_model_and_rules_must_agree_on_categories(classifier: FeedbackClassifier
     data["feedback"]["keywords"] = {}
     data["feedback"]["signals"] = []
     data["feedback"]["priority"] = {}
+    data["feedback"]["complaints"] = []
+    data["feedback"]["routing"] = {}
     ruleset = RuleSet.from_text(_yaml(data))
     with pytest.raises(ValueError, match="retrain"):
         FeedbackClassifier(classifier.model, ruleset.feedback, ruleset.version)

@@ -21,7 +21,7 @@ def test_retraining_reproduces_the_shipped_model() -> None:
         Example(r["text"], r["label"], r["channel"], r["rating"], r["id"])
         for r in read_jsonl("train.jsonl")
     ]
-    model, shipped = train(examples, ruleset.feedback, ruleset.version), artifact.load()
+    model, shipped = train(examples, ruleset.feedback), artifact.load()
     hint = "run `ordertriage feedback train`"
     fresh, old = model.metadata(), shipped.metadata()
     fresh_scales, old_scales = fresh.pop("calibration"), old.pop("calibration")

@@ -1,0 +1,406 @@
+"""Customer feedback: classified on arrival, linked to its order, routed, kept on the clock.
+
+Two agents (the hops are drawn in ``streams.topics``):
+
+- ``feedback-intake`` reads both inputs. A received feedback is validated and classified (the
+  pure classifier: rules plus the shipped model) and goes on without its text, to the order book
+  when it names an order (which counts a complaint and says what the order is worth), else
+  straight to the desk. A status change is validated and re-keyed by feedback id, so the desk
+  never depends on the producer's partitioner.
+- ``feedback-desk`` owns each feedback's state: it assigns the feedback once (stored with it, so
+  a replay never assigns again), publishes ``feedback.classified`` and tells the team, applies
+  status changes to the response clocks, and sends reminders and escalations on its ticks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from datetime import UTC, datetime
+
+from faust import StreamT
+from faust.types import TP
+from faust.types.tuples import Message
+
+from schemas.events import FeedbackClassified, FeedbackReceived, FeedbackStatus
+from schemas.events import FeedbackStatusChanged as StatusChange
+from streams.app import Worker
+from streams.classify import feedback_desk as desk
+from streams.classify.feedback import artifact
+from streams.classify.feedback.classifier import FeedbackClassifier, classify_event
+from streams.classify.feedback.model import FeedbackModel
+from streams.classify.ledger import Seen, by_identity
+from streams.classify.rules import RuleSet
+from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, Tick
+from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
+
+log = logging.getLogger("ordertriage.feedback")
+
+#: Status changes a feedback accepts in each status (reopened only after resolved).
+ALLOWED = {
+    "open": {FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.RESPONDED, FeedbackStatus.RESOLVED},
+    "acknowledged": {FeedbackStatus.RESPONDED, FeedbackStatus.RESOLVED},
+    "responded": {FeedbackStatus.RESPONDED, FeedbackStatus.RESOLVED},
+    "resolved": {FeedbackStatus.REOPENED},
+    "reopened": {FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.RESPONDED, FeedbackStatus.RESOLVED},
+}
+
+
+class Classifiers:
+    """The shipped model with the active rule set's feedback section, built once per version."""
+
+    def __init__(self, model: FeedbackModel | None = None) -> None:
+        self.model = model or artifact.load()
+        self.built: tuple[str, FeedbackClassifier] | None = None
+
+    def for_rules(self, rules: RuleSet) -> FeedbackClassifier:
+        if self.built is None or self.built[0] != rules.version:
+            try:
+                self.built = (
+                    rules.version,
+                    FeedbackClassifier(self.model, rules.feedback, rules.version),
+                )
+            except ValueError:
+                if self.built is None:
+                    raise
+                log.exception(
+                    "rules %s do not fit the model; classifying with the last ones", rules.version
+                )
+        return self.built[1]
+
+
+class Intake:
+    def __init__(self, w: Worker, classifiers: Classifiers) -> None:
+        self.w, self.classifiers = w, classifiers
+        self.received = w.topics.feedback_received.get_topic_name()
+
+    async def run(self, stream: StreamT[bytes]) -> None:
+        w = self.w
+        async for event in stream.events():
+            if not w.rulebook.ready.is_set():
+                await w.rulebook.ready.wait()
+            message = event.message
+            started = time.perf_counter()
+            w.metrics.events_consumed.labels(topic=message.topic).inc()
+            handle = self.on_received if message.topic == self.received else self.on_status
+            await w.deadletters.process(message, handle)
+            w.metrics.processing_seconds.labels(topic=message.topic).observe(
+                time.perf_counter() - started
+            )
+
+    async def on_received(self, message: Message) -> None:
+        w = self.w
+        event = await w.deadletters.decode(
+            FeedbackReceived, message, max_bytes=w.settings.max_value_bytes
+        )
+        if event is None:
+            return
+        decision = classify_event(self.classifiers.for_rules(w.rulebook.current), event)
+        case = FeedbackCase(
+            event_id=event.event_id,
+            feedback_id=event.feedback_id,
+            occurred_at=event.occurred_at,
+            channel=event.channel,
+            customer_id=event.customer_id,
+            order_id=event.order_id,
+            rating=event.rating,
+            decision=decision,
+            source=source_of(message),
+        )
+        if event.order_id is not None:
+            await w.topics.feedback_by_order.send(key=event.order_id.encode(), value=case)
+        else:
+            await w.topics.feedback_cases.send(key=event.feedback_id.encode(), value=case)
+
+    async def on_status(self, message: Message) -> None:
+        w = self.w
+        change = await w.deadletters.decode(
+            StatusChange, message, max_bytes=w.settings.max_value_bytes
+        )
+        if change is None:
+            return
+        source = source_of(message)
+        await w.topics.feedback_updates.send(
+            key=change.feedback_id.encode(),
+            value=FeedbackUpdate(change=change, source=source),
+            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
+        )
+
+
+class Desk:
+    def __init__(self, w: Worker) -> None:
+        self.w = w
+        t = w.topics
+        self.cases = t.feedback_cases.get_topic_name()
+        self.updates = t.feedback_updates.get_topic_name()
+        #: Per partition: (wake-up time, feedback id), rebuilt from the table after a move.
+        self.heaps: dict[int, list[tuple[float, str]]] = {}
+
+    async def run(self, stream: StreamT[bytes]) -> None:
+        w = self.w
+        async for event in stream.events():
+            if not w.rulebook.ready.is_set():
+                await w.rulebook.ready.wait()
+            await w.deadletters.process(event.message, self.dispatch)
+
+    async def dispatch(self, message: Message) -> None:
+        if message.topic == self.cases:
+            await self.on_case(FeedbackCase.model_validate_json(message.value), message.partition)
+        elif message.topic == self.updates:
+            await self.on_update(FeedbackUpdate.model_validate_json(message.value), message)
+        else:
+            await self.on_tick(Tick.model_validate_json(message.value), message.partition)
+
+    async def on_case(self, case: FeedbackCase, partition: int) -> None:
+        w = self.w
+        tables, rules = w.tables, w.rulebook.current
+        existing = tables.feedback.get(case.feedback_id)
+        if existing is not None:
+            if existing.case.event_id == case.event_id:  # our replay, or the same event again
+                w.metrics.replayed_events.labels(topic=self.cases).inc()
+                await self.publish(existing, announce=True)
+                return
+            await w.deadletters.send(
+                value=case.model_dump_json().encode(),
+                source=case.source,
+                code="duplicate_feedback",
+                reason=f"feedback {case.feedback_id} came before as {existing.case.event_id}",
+                error_class="Duplicate",
+            )
+            return
+        fb, decision = rules.feedback, case.decision
+        level = desk.priority(fb, decision.category, case.order)
+        load_key = f"{partition}/{fb.routing.categories.get(decision.category, '-')}"
+        load = tables.feedback_load.get(load_key) or desk.TeamLoad()
+        assignment, load_after = desk.route(
+            fb,
+            case.feedback_id,
+            decision.category,
+            decision.needs_review,
+            decision.language,
+            case.customer_id,
+            load,
+        )
+        if load_after is not load:
+            tables.feedback_load[load_key] = load_after
+        received_at = case.occurred_at
+        state = FeedbackState(
+            case=case,
+            priority=level,
+            assignment=assignment,
+            partition=partition,
+            received_at=received_at,
+            clocks=desk.opening_clocks(fb, level, received_at),
+        )
+        tables.feedback[case.feedback_id] = state
+        self.schedule(partition, case.feedback_id, state)
+        m = w.metrics
+        m.feedback_received.labels(channel=case.channel.value, category=decision.category).inc()
+        if decision.needs_review:
+            m.feedback_review.inc()
+        await self.publish(state, announce=True)
+
+    async def on_update(self, update: FeedbackUpdate, message: Message) -> None:
+        w, change = self.w, update.change
+        source = update.source
+        state = w.tables.feedback.get(change.feedback_id)
+        if state is None:
+            await self.reject(
+                message,
+                "unknown_feedback",
+                f"no feedback {change.feedback_id} here (never received)",
+            )
+            return
+        seen = by_identity(state.applied.get(change.event_id), source.position)
+        if seen is Seen.REPLAY:
+            w.metrics.replayed_events.labels(topic=self.updates).inc()
+            await self.publish(state, announce=False)
+            return
+        if seen is Seen.DUPLICATE:
+            await self.reject(
+                message, "duplicate_event", f"event {change.event_id} was applied before"
+            )
+            return
+        if change.status not in ALLOWED.get(state.status, set()):
+            await self.reject(
+                message,
+                "invalid_transition",
+                f"feedback {change.feedback_id} is {state.status}; cannot become"
+                f" {change.status.value}",
+            )
+            return
+        state = self.apply(state, change, source.position)
+        w.tables.feedback[change.feedback_id] = state
+        self.schedule(state.partition, change.feedback_id, state)
+        await self.publish(state, announce=False)
+
+    def apply(self, state: FeedbackState, change: StatusChange, position: str) -> FeedbackState:
+        w, fb = self.w, self.w.rulebook.current.feedback
+        at = change.occurred_at
+        update: dict[str, object] = {
+            "status": change.status.value,
+            "changed_by": change.changed_by,
+            "clocks": desk.on_status(fb, state.priority, change.status, at, state.clocks),
+            "applied": {**dict(list(state.applied.items())[-31:]), change.event_id: position},
+        }
+        responded = change.status in (FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.RESPONDED)
+        if responded and state.first_response_at is None:
+            update["first_response_at"] = at
+            w.metrics.feedback_first_response_seconds.observe(
+                max(0.0, (at - state.received_at).total_seconds())
+            )
+        if change.status is FeedbackStatus.RESOLVED:
+            update["resolved_at"] = at
+        if change.status is FeedbackStatus.REOPENED:
+            update["resolved_at"] = None
+        assignee, team = state.assignment.assignee, state.assignment.team
+        if assignee is not None and team is not None:
+            key = f"{state.partition}/{team}"
+            load = w.tables.feedback_load.get(key) or desk.TeamLoad()
+            fid = state.case.feedback_id
+            after = (
+                load.closed(assignee, fid)
+                if change.status is FeedbackStatus.RESOLVED
+                else load.opened(assignee, fid)
+                if change.status is FeedbackStatus.REOPENED
+                else load
+            )
+            if after is not load:
+                w.tables.feedback_load[key] = after
+        return state.model_copy(update=update)
+
+    async def reject(self, message: Message, code: str, reason: str) -> None:
+        original = FeedbackUpdate.model_validate_json(message.value).change
+        await self.w.deadletters.send(
+            value=original.model_dump_json().encode(),
+            source=origin_of(message),
+            code=code,
+            reason=reason,
+            error_class="FeedbackStatus",
+        )
+
+    async def publish(self, state: FeedbackState, *, announce: bool) -> None:
+        """``feedback.classified`` (the same record again on a replay: keyed by feedback id)
+        and, for a new feedback, the notification to its team or the review queue."""
+        w, case = self.w, state.case
+        record = classified(state, datetime.now(UTC))
+        await w.topics.feedback_classified.send(key=case.feedback_id.encode(), value=record)
+        if announce:
+            n = desk.assigned_notification(
+                feedback_id=case.feedback_id,
+                event_id=case.event_id,
+                order_id=case.order_id,
+                category=case.decision.category,
+                confidence=case.decision.confidence,
+                level=state.priority,
+                assignment=state.assignment,
+                rules_version=case.decision.rules_version,
+                now=record.classified_at,
+            )
+            await w.topics.notifications.send(key=case.feedback_id.encode(), value=n)
+            w.metrics.notifications.labels(kind=n.kind).inc()
+
+    # --- timers --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.heaps.clear()
+
+    def schedule(self, partition: int, feedback_id: str, state: FeedbackState) -> None:
+        when = wakeup(state)
+        if when is not None and partition in self.heaps:
+            heapq.heappush(self.heaps[partition], (when, feedback_id))
+
+    def _heap(self, partition: int) -> list[tuple[float, str]]:
+        if partition not in self.heaps:
+            entries = [
+                (when, fid)
+                for fid, state in list(self.w.tables.feedback.items())
+                if state.partition == partition and (when := wakeup(state)) is not None
+            ]
+            heapq.heapify(entries)
+            self.heaps[partition] = entries
+        return self.heaps[partition]
+
+    async def on_tick(self, tick: Tick, partition: int) -> None:
+        """Reminders and escalations due by the tick's time; each step fires once."""
+        w, table = self.w, self.w.tables.feedback
+        heap, now = self._heap(partition), tick.now
+        at = datetime.fromtimestamp(now, UTC)
+        routing = w.rulebook.current.feedback.routing
+        while heap and heap[0][0] <= now:
+            _, fid = heapq.heappop(heap)
+            state = table.get(fid)
+            when = wakeup(state) if state is not None else None
+            if state is None or when is None or when > now:
+                if state is not None and when is not None:
+                    heapq.heappush(heap, (when, fid))
+                continue
+            a = state.assignment
+            clocks, sent = desk.fire_due(
+                state.clocks,
+                feedback_id=fid,
+                order_id=state.case.order_id,
+                level=state.priority,
+                team=routing.teams.get(a.team) if a.team else None,
+                assignee=a.assignee,
+                review_role=routing.review_role,
+                rules_version=state.case.decision.rules_version,
+                now=at,
+            )
+            state = state.model_copy(update={"clocks": clocks})
+            table[fid] = state
+            self.schedule(partition, fid, state)
+            for n in sent:
+                await w.topics.notifications.send(key=fid.encode(), value=n)
+                w.metrics.notifications.labels(kind=n.kind).inc()
+                w.metrics.feedback_sla_breaches.labels(clock=n.rule_id or "").inc()
+
+
+def wakeup(state: FeedbackState) -> float | None:
+    times = [t.timestamp() for c in state.clocks if (t := c.next_at) is not None]
+    return min(times) if times else None
+
+
+def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
+    case, d, a = state.case, state.case.decision, state.assignment
+    return FeedbackClassified(
+        feedback_id=case.feedback_id,
+        event_id=case.event_id,
+        occurred_at=case.occurred_at,
+        classified_at=at,
+        customer_id=case.customer_id,
+        order_id=case.order_id,
+        channel=case.channel,
+        category=d.category,
+        confidence=d.confidence,
+        needs_review=d.needs_review,
+        language=d.language,
+        scores=d.scores,
+        model_version=d.model_version,
+        rules_version=d.rules_version,
+        reasons=[*d.reasons, f"routing: {a.reason}"],
+        priority=state.priority,
+        team=a.team,
+        assignee=a.assignee,
+        status=state.status,
+        changed_by=state.changed_by,
+    )
+
+
+def register(w: Worker) -> tuple[Intake, Desk]:
+    intake, feedback_desk = Intake(w, Classifiers()), Desk(w)
+
+    async def feedback_intake(stream: StreamT[bytes]) -> None:
+        await intake.run(stream)
+
+    async def feedback_desk_agent(stream: StreamT[bytes]) -> None:
+        await feedback_desk.run(stream)
+
+    async def moved(app: object, assigned: set[TP], **kwargs: object) -> None:
+        feedback_desk.reset()
+
+    w.app.agent(w.topics.feedback_intake, name="feedback-intake")(feedback_intake)
+    w.app.agent(w.topics.feedback_stream, name="feedback-desk")(feedback_desk_agent)
+    w.app.on_partitions_assigned.connect(moved)
+    return intake, feedback_desk

@@ -23,6 +23,7 @@ TEXT = {
         "severity": "severity",
         "priority": "priority",
         "order": "Order",
+        "feedback": "Feedback",
         "ack": "Acknowledge",
         "claim": "Claim",
         "open": "Open",
@@ -36,6 +37,7 @@ TEXT = {
         "severity": "级别",
         "priority": "优先级",
         "order": "订单",
+        "feedback": "反馈",
         "ack": "确认",
         "claim": "认领",
         "open": "打开",
@@ -81,10 +83,16 @@ def importance(n: Notification) -> tuple[int, str, str]:
     return (SEVERITY_RANK.get(n.severity, 9), n.priority.value, n.created_at.isoformat())
 
 
+def subject(n: Notification, lang: str) -> str:
+    """ "Order SO-1" or, for feedback, "Feedback FB-1" (its order, if any, is in the message)."""
+    t = TEXT[lang]
+    return f"{t['feedback']} {n.feedback_id}" if n.feedback_id else f"{t['order']} {n.order_id}"
+
+
 def single(item: Item, lang: str) -> Message:
     t, n = TEXT[lang], item.notification
     sev = SEVERITY_TEXT[lang][n.severity]
-    title = f"[{sev}] {t['order']} {n.order_id}: {n.kind}"
+    title = f"[{sev}] {subject(n, lang)}: {n.kind}"
     why = (
         f"{t['rule']} `{n.rule_id or n.kind}`, {t['severity']} {sev}, {t['priority']} {n.priority}"
     )
@@ -112,7 +120,7 @@ def digest(items: Sequence[Item], lang: str) -> Message:
     for item in ordered[:DIGEST_ITEMS]:
         n = item.notification
         lines.append(
-            f"- [{SEVERITY_TEXT[lang][n.severity]}] {n.order_id} {n.kind}:"
+            f"- [{SEVERITY_TEXT[lang][n.severity]}] {n.feedback_id or n.order_id} {n.kind}:"
             f" [{t['ack']}]({item.ack_url})"
         )
     if len(ordered) > DIGEST_ITEMS:

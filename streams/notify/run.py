@@ -17,7 +17,7 @@ from streams.notify.ledger import Ledger
 from streams.notify.service import Notifier, Reload
 from streams.notify.web import Site, application
 from streams.settings import Settings
-from streams.topics import ACTIONS, NOTIFICATIONS
+from streams.topics import ACTIONS, FEEDBACK_STATUS, NOTIFICATIONS
 
 DEADLETTERS = "orders.notify-deadletters"
 LEDGER_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
@@ -71,6 +71,7 @@ async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | Non
             settings.topic(ACTIONS),
             settings.notify_worker_url.rstrip("/"),
             session,
+            feedback_topic=settings.topic(FEEDBACK_STATUS),
         )
         runner = web.AppRunner(application(site), access_log=None)
         await runner.setup()

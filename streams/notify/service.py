@@ -94,7 +94,7 @@ class Notifier:
         return Item(
             n,
             self.ack_url(n, d.person),
-            order_url.format(order_id=n.order_id) if order_url else None,
+            order_url.format(order_id=n.order_id) if order_url and n.order_id else None,
         )
 
     # --- one batch -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import generate_latest
 
-from schemas.events import Notification, OrderAction
+from schemas.events import FeedbackStatus, FeedbackStatusChanged, Notification, OrderAction
 from streams.notify import metrics, page, tokens
 from streams.notify.config import NotifyConfig
 from streams.notify.ledger import Entry, Ledger, dump
@@ -39,9 +39,11 @@ class Site:
         actions_topic: str,
         worker_url: str,
         session: aiohttp.ClientSession,
+        feedback_topic: str = "feedback.status-changed",
     ) -> None:
         self.config, self.secret, self.ledger, self.producer = config, secret, ledger, producer
         self.actions_topic, self.worker_url, self.session = actions_topic, worker_url, session
+        self.feedback_topic = feedback_topic
         self.lock = asyncio.Lock()  # one /act at a time: one-time use must not race
 
     def notification(self, notification_id: str) -> Notification | None:
@@ -121,7 +123,7 @@ async def _act(
     n = site.notification(claims.notification_id)
     if n is None:
         return _page(site, request, lang, 404, status=t["unknown"], ok=False)
-    order = await site.order(n.order_id)
+    order = await site.order(n.order_id) if n.order_id else None
     ctx: dict[str, Any] = {"n": n, "order": order, "person": claims.person}
     async with site.lock:
         used = _used(site, claims)
@@ -148,10 +150,25 @@ async def _act(
                 for a in tokens.ACTIONS
             ]
             return _page(site, request, lang, 200, forms=forms, **ctx)
+        action_id = str(uuid.uuid5(_ACTION_NS, claims.token_id))
+        if n.feedback_id is not None:
+            # Feedback: acknowledging or claiming is the first response; the desk stops that
+            # clock (a claim does not move the feedback to another person).
+            change = FeedbackStatusChanged(
+                event_id=action_id,
+                occurred_at=datetime.now(UTC),
+                feedback_id=n.feedback_id,
+                status=FeedbackStatus.ACKNOWLEDGED,
+                changed_by=claims.person,
+                comment=f"{claims.action} from notification {n.notification_id}",
+            )
+            topic, key, value = site.feedback_topic, n.feedback_id, change.model_dump_json()
+        else:
+            topic, key, value = site.actions_topic, n.order_id or "", ""
         action = OrderAction(
-            action_id=str(uuid.uuid5(_ACTION_NS, claims.token_id)),
+            action_id=action_id,
             action=claims.action,
-            order_id=n.order_id,
+            order_id=n.order_id or "",
             notification_id=n.notification_id,
             kind=n.kind,
             rule_id=n.rule_id,
@@ -163,7 +180,7 @@ async def _act(
         # same action_id again, which the order book recognises as a replay.
         await (
             await site.producer.send(
-                site.actions_topic, key=n.order_id.encode(), value=action.model_dump_json().encode()
+                topic, key=key.encode(), value=(value or action.model_dump_json()).encode()
             )
         )
         used_entry = Entry(

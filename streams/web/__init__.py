@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from streams.app import Worker
-from streams.web import insight, orders
+from streams.web import feedback, insight, orders
 
 
 def register(w: Worker) -> None:
     # Order views first: ``/orders/overdue`` must win the match over ``/orders/{order_id}``.
     orders.register(w)
     insight.register(w)
+    feedback.register(w)  # /feedback/queue before /feedback/{feedback_id}

@@ -138,7 +138,9 @@ async def test_status_changes_stop_the_clocks_and_reminders_escalate(outputs: Ou
     async with DESK.test_context() as agent:
         await deliver(agent, wire(update, "feedback_update"), topic=UPDATES, key=b"FB-2")
         bad = FeedbackUpdate(
-            change=update.change.model_copy(update={"event_id": "x", "status": FeedbackStatus.REOPENED}),
+            change=update.change.model_copy(
+                update={"event_id": "x", "status": FeedbackStatus.REOPENED}
+            ),
             source=update.source,
         )
         await deliver(agent, wire(bad, "feedback_update"), topic=UPDATES, key=b"FB-2")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -136,6 +137,67 @@ async def test_sample_orders_reach_people_once_without_personal_data(
             for v in await read_all(settings.bootstrap, [settings.topic("orders.actions")])
         ]
         assert [a.by for a in actions] == ["desk"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_feedback_reaches_its_assignee_and_the_ack_stops_the_first_response_clock(
+    setup: Setup, worker: str, platforms: Platforms, mailbox: Mailbox
+) -> None:
+    """A complaint through the real worker: the desk assigns it, the notifier delivers the
+    assignment, following the link writes ``feedback.status-changed`` (acknowledged, by the
+    person), and the desk applies it: the first-response clock is gone."""
+    roles = ["logistics_team", "logistics_lead", "feedback_triage", *ROLES]
+    setup.config.write_text(
+        setup.config.read_text().split("people:")[0]
+        + "people:\n  desk: {channels: [{channel: mail, to: desk@example.test}]}\n"
+        + "roles:\n"
+        + "".join(f"  {role}: [desk]\n" for role in roles)
+    )
+    settings = setup.settings.model_copy(update={"notify_worker_url": worker})
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, setup.config, stop))
+    try:
+        await ready(setup, task)
+        complaint = {
+            "event_id": "fb-e1",
+            "schema_version": 1,
+            "occurred_at": datetime.now(UTC).isoformat(),  # no clock due yet: one message
+            "feedback_id": "FB-77",
+            "channel": "chat",
+            "customer_id": "C-77",
+            "text": "快递 three days late 还没到,物流一直不更新",
+        }
+        topic = settings.topic("feedback.received")
+        await produce(settings.bootstrap, [(topic, b"FB-77", orjson.dumps(complaint))])
+        deadline = time.monotonic() + 90
+        while not mailbox.messages:
+            assert time.monotonic() < deadline, "no feedback notification delivered"
+            await asyncio.sleep(0.25)
+        (mail,) = mailbox.messages
+        assert "FB-77" in mail["subject"] and "wang.lei" in mail["text"]
+        link = TOKEN.search(mail["text"])
+        assert link is not None
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{setup.base_url}/act?{link.group(0)}") as r:
+                page = await r.text()
+            token = re.search(r'value="([^"]+)" id="btn-ack"', page)
+            assert r.status == 200 and token is not None, page[:2000]
+            async with http.post(
+                f"{setup.base_url}/act", data={"token": token.group(1), "lang": "en"}
+            ) as r:
+                assert r.status == 200 and "Acknowledged" in await r.text()
+            deadline = time.monotonic() + 60
+            while True:
+                async with http.get(f"{worker}/feedback/FB-77") as r:
+                    body = await r.json()
+                if body.get("status") == "acknowledged":
+                    break
+                assert time.monotonic() < deadline, body
+                await asyncio.sleep(0.25)
+        assert body["changed_by"] == "desk" and body["first_response_at"]
+        assert [c["clock"] for c in body["clocks"]] == ["feedback-normal:resolution"]
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -228,6 +228,26 @@ class RulesPublished(_Outbound):
     comment: str | None = None
 
 
+class FeedbackModelPublished(_Outbound):
+    """``ordertriage.feedback-models``: a feedback model published live or as a shadow.
+
+    The model's two files travel whole (vocabularies and calibration as JSON, float arrays as
+    ``.npz`` in base64, never pickled); a worker verifies the content hash against ``version``
+    before it uses one. Like the rules topic: compacted, a unique key per publication, kept.
+    """
+
+    version: str = Field(description="fb-<hash> of the model's content")
+    role: Literal["live", "shadow", "no-shadow"] = Field(
+        description="live: classify with it; shadow: classify beside live and compare;"
+        " no-shadow: stop the shadow (the model fields are then empty)"
+    )
+    model_json: str = ""
+    arrays_npz_b64: str = ""
+    published_by: str
+    published_at: datetime
+    comment: str | None = None
+
+
 class ReportPublished(_Outbound):
     """``orders.reports``: a report was written (by the schedule or on demand).
 
@@ -353,6 +373,11 @@ class FeedbackClassified(_Outbound):
         default="open", description="where it stands (feedback.status-changed)"
     )
     changed_by: str | None = Field(default=None, description="who made the last status change")
+    shadow_model_version: str | None = Field(
+        default=None, description="a shadow model's version, when one classified beside the live"
+    )
+    shadow_category: str | None = None
+    shadow_confidence: float | None = None
 
 
 class OrderAction(_Outbound):

@@ -25,6 +25,7 @@ class Metrics:
     feedback_review: Counter
     feedback_first_response_seconds: Histogram
     feedback_sla_breaches: Counter
+    feedback_shadow: Counter
     misrouted_records: Counter
     analytics_windows_published: Counter
     analytics_late_events: Counter
@@ -129,6 +130,13 @@ class Metrics:
                 f"{p}feedback_sla_breaches",
                 "Feedback SLA steps fired (reminders and escalations), per clock.",
                 ["clock"],
+                registry=registry,
+            ),
+            feedback_shadow=Counter(
+                f"{p}feedback_shadow",
+                "Messages a shadow feedback model classified beside the live one, by whether"
+                " they agreed on the category.",
+                ["agree"],
                 registry=registry,
             ),
             misrouted_records=Counter(

@@ -15,7 +15,7 @@ from schemas.events import (
 )
 from streams.classify.customers import CustomerSnapshot
 from streams.classify.facts import OrderFacts
-from streams.classify.feedback.classifier import FeedbackDecision
+from streams.classify.feedback.decision import FeedbackDecision
 from streams.classify.feedback_desk import Assignment, LinkedOrder
 from streams.classify.sla import SlaClock
 
@@ -143,6 +143,8 @@ class FeedbackCase(BaseModel):
     order_id: str | None = None
     rating: int | None = None
     decision: FeedbackDecision
+    #: The shadow model's decision on the same message, when one runs (never acted on).
+    shadow: FeedbackDecision | None = None
     source: Source
     #: Filled by the order book on the way (None: the feedback names no order).
     order: LinkedOrder | None = None

@@ -45,6 +45,9 @@ RULES = "ordertriage.rules"
 #: One partition (a total order of publications), compacted with a unique key per
 #: publication: nothing is ever deleted by time, so the topic is the audit trail.
 RULES_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "86400000"}
+#: Feedback models published live or as shadows (``ordertriage feedback publish``): one
+#: partition, kept like the rules topic.
+FEEDBACK_MODELS = "ordertriage.feedback-models"
 REPORTS = "orders.reports"
 #: People acknowledging or claiming (written by ``ordertriage notify``), keyed by order id.
 ACTIONS = "orders.actions"

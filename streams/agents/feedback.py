@@ -29,10 +29,13 @@ from streams.app import Worker
 from streams.classify import feedback_desk as desk
 from streams.classify.feedback import artifact
 from streams.classify.feedback.classifier import FeedbackClassifier, classify_event
+from streams.classify.feedback.decision import FeedbackDecision
 from streams.classify.feedback.model import FeedbackModel
 from streams.classify.ledger import Seen, by_identity
 from streams.classify.rules import RuleSet
 from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, Tick
+from streams.rules import models
+from streams.rules.models import ModelBook
 from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
 
 log = logging.getLogger("ordertriage.feedback")
@@ -48,26 +51,36 @@ ALLOWED = {
 
 
 class Classifiers:
-    """The shipped model with the active rule set's feedback section, built once per version."""
+    """The live and shadow models (``streams.rules.models``) with the active rule set's feedback
+    section; a classifier is built once per (rules, model) version pair."""
 
-    def __init__(self, model: FeedbackModel | None = None) -> None:
-        self.model = model or artifact.load()
-        self.built: tuple[str, FeedbackClassifier] | None = None
+    def __init__(self, book: ModelBook) -> None:
+        self.book = book
+        self.built: dict[tuple[str, str], FeedbackClassifier] = {}
 
-    def for_rules(self, rules: RuleSet) -> FeedbackClassifier:
-        if self.built is None or self.built[0] != rules.version:
+    def _for(self, model: FeedbackModel, rules: RuleSet) -> FeedbackClassifier | None:
+        key = (rules.version, model.version)
+        if key not in self.built:
             try:
-                self.built = (
-                    rules.version,
-                    FeedbackClassifier(self.model, rules.feedback, rules.version),
-                )
+                self.built = {
+                    **{k: v for k, v in self.built.items() if k[0] == rules.version},
+                    key: FeedbackClassifier(model, rules.feedback, rules.version),
+                }
             except ValueError:
-                if self.built is None:
-                    raise
-                log.exception(
-                    "rules %s do not fit the model; classifying with the last ones", rules.version
-                )
-        return self.built[1]
+                log.exception("model %s does not fit rules %s", model.version, rules.version)
+                return None
+        return self.built[key]
+
+    def decide(
+        self, rules: RuleSet, event: FeedbackReceived
+    ) -> tuple[FeedbackDecision, FeedbackDecision | None]:
+        """The live decision and, when a shadow model runs, the shadow's on the same message."""
+        live = self._for(self.book.live, rules) or self._for(artifact.load(), rules)
+        if live is None:  # the shipped model does not fit either: a misconfigured rule set
+            raise ValueError(f"no feedback model fits rules {rules.version}")
+        shadow_model = self.book.shadow
+        shadow = self._for(shadow_model, rules) if shadow_model is not None else None
+        return classify_event(live, event), classify_event(shadow, event) if shadow else None
 
 
 class Intake:
@@ -76,10 +89,12 @@ class Intake:
         self.received = w.topics.feedback_received.get_topic_name()
 
     async def run(self, stream: StreamT[bytes]) -> None:
-        w = self.w
+        w, book = self.w, self.classifiers.book
         async for event in stream.events():
             if not w.rulebook.ready.is_set():
                 await w.rulebook.ready.wait()
+            if not book.ready.is_set():
+                await book.ready.wait()  # the models topic read: never classify with a stale one
             message = event.message
             started = time.perf_counter()
             w.metrics.events_consumed.labels(topic=message.topic).inc()
@@ -96,7 +111,10 @@ class Intake:
         )
         if event is None:
             return
-        decision = classify_event(self.classifiers.for_rules(w.rulebook.current), event)
+        decision, shadow = self.classifiers.decide(w.rulebook.current, event)
+        if shadow is not None:
+            agree = shadow.category == decision.category
+            w.metrics.feedback_shadow.labels(agree=str(agree).lower()).inc()
         case = FeedbackCase(
             event_id=event.event_id,
             feedback_id=event.feedback_id,
@@ -106,6 +124,7 @@ class Intake:
             order_id=event.order_id,
             rating=event.rating,
             decision=decision,
+            shadow=shadow,
             source=source_of(message),
         )
         if event.order_id is not None:
@@ -380,6 +399,9 @@ def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
         model_version=d.model_version,
         rules_version=d.rules_version,
         reasons=[*d.reasons, f"routing: {a.reason}"],
+        shadow_model_version=case.shadow.model_version if case.shadow else None,
+        shadow_category=case.shadow.category if case.shadow else None,
+        shadow_confidence=case.shadow.confidence if case.shadow else None,
         priority=state.priority,
         team=a.team,
         assignee=a.assignee,
@@ -388,8 +410,17 @@ def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
     )
 
 
-def register(w: Worker) -> tuple[Intake, Desk]:
-    intake, feedback_desk = Intake(w, Classifiers()), Desk(w)
+def register(w: Worker, book: ModelBook | None = None) -> tuple[Intake, Desk]:
+    """``book``: the models to classify with (default: follow the models topic)."""
+    following = book is None
+    book = book or ModelBook()
+    intake, feedback_desk = Intake(w, Classifiers(book)), Desk(w)
+
+    if following:
+
+        @w.app.task
+        async def follow_feedback_models() -> None:
+            await models.follow(book, w.settings)
 
     async def feedback_intake(stream: StreamT[bytes]) -> None:
         await intake.run(stream)

@@ -290,3 +290,132 @@ def _text_report(f: dict[str, Any]) -> str:
         f" p99 {f['ms_per_message']['p99']} ms",
     ]
     return "\n".join(lines)
+
+
+# --- the models a running worker uses (streams.rules.models) ---------------------------------
+
+
+@feedback.command()
+@model_option
+@click.option("--shadow", is_flag=True, help="run beside the live model, deciding nothing")
+@click.option("--by", "by", default=None, help="who publishes (default: the login name)")
+@click.option("--comment", default=None)
+def publish(model_dir: Path | None, shadow: bool, by: str | None, comment: str | None) -> None:
+    """Publish a model to running workers: live, or as a shadow to compare first."""
+    import asyncio
+
+    from streams.classify.feedback import artifact
+    from streams.rules import models
+    from streams.settings import get_settings
+
+    try:
+        model = artifact.load(model_dir)
+    except artifact.ModelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    record = models.make_record(model, "shadow" if shadow else "live", by, comment)
+    offset = asyncio.run(models.publish(get_settings(), record))
+    click.echo(f"published {record.role} model {record.version} at offset {offset}")
+
+
+@feedback.command()
+@click.option("--by", "by", default=None, help="who promotes (default: the login name)")
+def promote(by: str | None) -> None:
+    """Make the current shadow model the live one (and stop shadowing)."""
+    import asyncio
+
+    from streams.rules import models
+    from streams.settings import get_settings
+
+    settings = get_settings()
+    shadow = _current(asyncio.run(models.history(settings)), "shadow")
+    if shadow is None:
+        raise click.ClickException("no shadow model is running; publish one with --shadow")
+    live = shadow.model_copy(
+        update={
+            "role": "live",
+            "published_at": _now(),
+            "published_by": by or shadow.published_by,
+            "comment": "promoted",
+        }
+    )
+    asyncio.run(models.publish(settings, live))
+    asyncio.run(models.publish(settings, models.make_record(None, "no-shadow", by, "promoted")))
+    click.echo(f"model {live.version} is live; no shadow runs")
+
+
+@feedback.command()
+def models() -> None:
+    """Every model published: offset, role, version, by, when; the live and shadow now."""
+    import asyncio
+
+    from streams.rules import models as published
+    from streams.settings import get_settings
+
+    history = asyncio.run(published.history(get_settings()))
+    for offset, record, problem in history:
+        if record is None:
+            click.echo(f"{offset:>5}  (not a model record: {problem})")
+            continue
+        state = f"REFUSED: {problem}" if problem else ""
+        click.echo(
+            f"{offset:>5}  {record.role:<9} {record.version or '-':<16} {record.published_by}"
+            f"  {record.published_at.isoformat(timespec='seconds')}  {record.comment or ''} {state}"
+        )
+    live, shadow = _current(history, "live"), _current(history, "shadow")
+    click.echo(
+        f"live: {live.version if live else 'the shipped model'};"
+        f" shadow: {shadow.version if shadow else 'none'}"
+    )
+
+
+@feedback.command()
+@click.option("--since-hours", default=24.0, show_default=True)
+@click.option("--show", default=10, show_default=True, help="disagreements to list")
+def shadow(since_hours: float, show: int) -> None:
+    """How often the shadow model agreed with the live one, from ``feedback.classified``."""
+    import asyncio
+    from datetime import timedelta
+
+    from schemas.events import FeedbackClassified
+    from streams.report.source import read_records
+    from streams.settings import get_settings
+    from streams.topics import FEEDBACK_CLASSIFIED
+
+    settings = get_settings()
+    since = _now() - timedelta(hours=since_hours)
+    records = asyncio.run(
+        read_records(
+            settings.bootstrap, settings.topic(FEEDBACK_CLASSIFIED), since, FeedbackClassified
+        )
+    )
+    latest = {r.feedback_id: r for r in records if r.shadow_model_version}
+    if not latest:
+        raise click.ClickException("no feedback classified beside a shadow model in that time")
+    agree = [r for r in latest.values() if r.shadow_category == r.category]
+    pairs = Counter((r.category, r.shadow_category) for r in latest.values() if r not in agree)
+    versions = sorted({r.shadow_model_version for r in latest.values()} - {None})
+    click.echo(
+        f"shadow {', '.join(v for v in versions if v)}: {len(agree)}/{len(latest)} agree"
+        f" ({len(agree) / len(latest):.1%})"
+    )
+    for (live_cat, shadow_cat), n in pairs.most_common(show):
+        click.echo(f"  live {live_cat} -> shadow {shadow_cat}: {n}")
+
+
+def _current(history: list[Any], role: str) -> Any:
+    """The record of ``role`` running workers use: the last valid one (shadow: unless stopped)."""
+    current = None
+    for _, record, problem in history:
+        if record is None or problem:
+            continue
+        if record.role == role:
+            current = record
+        elif role == "shadow" and record.role == "no-shadow":
+            current = None
+    return current
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

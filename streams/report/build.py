@@ -6,16 +6,26 @@ Shared by ``ordertriage report`` and the worker's scheduled job (``streams.repor
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.events import Notification, ReportPublished
-from streams.report.figures import Figures, Period, PeriodName, compute, count_sla
+from schemas.events import FeedbackClassified, Notification, ReportPublished
+from streams.report.figures import (
+    Figures,
+    Period,
+    PeriodName,
+    compute,
+    count_feedback,
+    count_sla,
+)
 from streams.report.render import write_csv, write_html
 from streams.report.source import read_classified, read_records
 from streams.settings import Settings
-from streams.topics import CLASSIFIED, NOTIFICATIONS
+from streams.topics import CLASSIFIED, FEEDBACK_CLASSIFIED, NOTIFICATIONS
 
+#: Feedback received in the period may have been answered later; its records are read from a
+#: little before the period too (a feedback counts in the period it was received in).
+FEEDBACK_LOOKBACK = timedelta(days=1)
 _NAMESPACE = uuid.UUID("5d1f4e0a-4f5e-4c53-9a51-6f7264657274")
 
 
@@ -51,4 +61,11 @@ async def build(
     notes = await read_records(
         settings.bootstrap, settings.topic(NOTIFICATIONS), period.start, Notification
     )
-    return write(count_sla(compute(records, period), notes), out_dir, now)
+    feedback = await read_records(
+        settings.bootstrap,
+        settings.topic(FEEDBACK_CLASSIFIED),
+        period.start - FEEDBACK_LOOKBACK,
+        FeedbackClassified,
+    )
+    figures = count_feedback(count_sla(compute(records, period), notes), feedback, notes)
+    return write(figures, out_dir, now)

@@ -8,6 +8,7 @@ status category among the records read (as of the report's end).
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from schemas.events import ClassifiedOrder, Notification
+from schemas.events import ClassifiedOrder, FeedbackClassified, Notification
 from streams.classify import breakdowns
 
 PeriodName = Literal["day", "week"]
@@ -93,6 +94,7 @@ class Figures:
     #: SLA id -> deadlines missed in the period (reminders sent); role -> escalations sent.
     sla_breaches: Counter[str] = field(default_factory=Counter)
     escalations: Counter[str] = field(default_factory=Counter)
+    feedback: FeedbackFigures = field(default_factory=lambda: FeedbackFigures())
 
     def share(self, dimension: str, value: str) -> float:
         return self.by[dimension][value].orders / self.orders if self.orders else 0.0
@@ -101,6 +103,63 @@ class Figures:
         total = self.amounts.get(currency, Decimal(0))
         part = self.by[dimension][value].amounts.get(currency, Decimal(0))
         return float(part / total) if total else 0.0
+
+
+@dataclass
+class FeedbackFigures:
+    """Customer feedback received in the period: what it was about, and how it was answered."""
+
+    received: int = 0
+    review: int = 0
+    resolved: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    by_channel: Counter[str] = field(default_factory=Counter)
+    by_team: Counter[str] = field(default_factory=Counter)
+    #: Seconds from arrival to the first acknowledgement or response, per answered feedback.
+    first_response: list[float] = field(default_factory=list)
+    breaches: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def review_share(self) -> float:
+        return self.review / self.received if self.received else 0.0
+
+    @property
+    def median_first_response_minutes(self) -> float | None:
+        if not self.first_response:
+            return None
+        return round(statistics.median(self.first_response) / 60, 1)
+
+
+def count_feedback(
+    figures: Figures, records: Iterable[FeedbackClassified], notes: Iterable[Notification]
+) -> Figures:
+    """Feedback received in the period (each once, its latest record), and feedback SLA steps."""
+    period, fb = figures.period, figures.feedback
+    latest: dict[str, FeedbackClassified] = {}
+    answered: dict[str, datetime] = {}
+    for record in records:
+        if not period.start <= record.occurred_at < period.end:
+            continue
+        latest[record.feedback_id] = record
+        if record.status in ("acknowledged", "responded"):
+            answered.setdefault(record.feedback_id, record.classified_at)
+    for fid, record in latest.items():
+        fb.received += 1
+        fb.review += record.needs_review
+        fb.resolved += record.status == "resolved"
+        fb.by_category[record.category] += 1
+        fb.by_channel[record.channel.value] += 1
+        fb.by_team[record.team or "review"] += 1
+        if fid in answered:
+            fb.first_response.append(max(0.0, (answered[fid] - record.occurred_at).total_seconds()))
+    seen: set[str] = set()
+    for note in notes:
+        if note.feedback_id is None or note.notification_id in seen:
+            continue
+        if note.kind == "feedback_sla_reminder" and period.start <= note.created_at < period.end:
+            seen.add(note.notification_id)
+            fb.breaches[note.rule_id or "?"] += 1
+    return figures
 
 
 def compute(records: Iterable[ClassifiedOrder], period: Period) -> Figures:
@@ -140,6 +199,8 @@ def count_sla(figures: Figures, notes: Iterable[Notification]) -> Figures:
         if note.notification_id in seen or not period.start <= note.created_at < period.end:
             continue
         seen.add(note.notification_id)
+        if note.feedback_id is not None:
+            continue  # feedback clocks: count_feedback
         if note.kind == "sla_reminder":
             figures.sla_breaches[note.rule_id or "?"] += 1
         elif note.kind == "sla_escalation":

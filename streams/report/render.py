@@ -70,6 +70,28 @@ def csv_rows(figures: Figures) -> list[dict[str, str]]:
             )
     for category, count in sorted(figures.status_now.items()):
         row("status_now", "status_category", category, "", "orders", count)
+    fb = figures.feedback
+    row("feedback", "", "", "", "received", fb.received)
+    row("feedback", "", "", "", "review_share", f"{fb.review_share:.4f}")
+    row("feedback", "", "", "", "resolved", fb.resolved)
+    if fb.median_first_response_minutes is not None:
+        row(
+            "feedback",
+            "",
+            "",
+            "",
+            "median_first_response_minutes",
+            fb.median_first_response_minutes,
+        )
+    for dimension, counts in (
+        ("category", fb.by_category),
+        ("channel", fb.by_channel),
+        ("team", fb.by_team),
+    ):
+        for value, count in sorted(counts.items()):
+            row("feedback", dimension, value, "", "received", count)
+    for clock, count in sorted(fb.breaches.items()):
+        row("feedback", "clock", clock, "", "deadlines_missed", count)
     return rows
 
 

@@ -43,8 +43,9 @@ def make_record(path: Path, by: str, comment: str | None) -> RulesPublished:
     )
 
 
-async def ensure_topic(settings: Settings) -> str:
-    name = settings.topic(RULES)
+async def ensure_topic(settings: Settings, topic: str = RULES) -> str:
+    """Create a one-partition, kept topic of published data (rules, feedback models)."""
+    name = settings.topic(topic)
     admin = clients.admin(settings.bootstrap)
     await admin.start()
     try:

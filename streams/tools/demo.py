@@ -7,6 +7,7 @@ classified (used to check the demo non-interactively).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -26,8 +27,8 @@ from rich.table import Table
 from streams.classify import breakdowns
 from streams.kafka.io import produce, records
 from streams.settings import get_settings
-from streams.tools.sample import SampleStream
-from streams.topics import CLASSIFIED, DEADLETTER, NOTIFICATIONS
+from streams.tools.sample import SampleStream, sample_feedback
+from streams.topics import CLASSIFIED, DEADLETTER, FEEDBACK_CLASSIFIED, NOTIFICATIONS
 
 #: Dimension -> the field of a classified record (JSON) it is read from.
 DIMENSIONS = {d: breakdowns.DIMENSIONS[d] for d in breakdowns.LIVE_MIX}
@@ -45,6 +46,9 @@ class Summary:
         self.first: float | None = None
         self.last: float | None = None
         self.status: dict[str, str] = {}
+        self.feedback: dict[str, dict[str, object]] = {}  # feedback id -> latest record
+        self.assigned: deque[str] = deque(maxlen=6)
+        self.feedback_expected = 0
 
     def add(self, topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         now = time.monotonic()
@@ -59,6 +63,19 @@ class Summary:
                     if d != "status":  # the current status of every order, below
                         self.mix[d][record[field]] += 1
             self.status[record["order_id"]] = record["status"]
+        elif topic.endswith(FEEDBACK_CLASSIFIED):
+            record = orjson.loads(value or b"{}")
+            if record["feedback_id"] not in self.feedback:
+                who = (
+                    "review queue"
+                    if record["needs_review"]
+                    else (f"{record['team']} / {record['assignee']}")
+                )
+                self.assigned.appendleft(
+                    f"{record['feedback_id']} [bold]{record['category']}[/]"
+                    f" ({record['confidence']:.0%}, {record['language']}) -> {who}"
+                )
+            self.feedback[record["feedback_id"]] = record
         elif topic.endswith(NOTIFICATIONS):
             n = orjson.loads(value or b"{}")
             self.notified[n["kind"]] += 1
@@ -87,11 +104,20 @@ class Summary:
             f"dead letters (the sample mixes in ~3% bad records on purpose): {dead}"
         )
         notes = "\n".join(self.notifications) or "(none yet)"
+        categories = Counter(str(r["category"]) for r in self.feedback.values())
+        review = sum(1 for r in self.feedback.values() if r["needs_review"])
+        feedback = (
+            f"{len(self.feedback)} classified, {review} to review: "
+            + ", ".join(f"{c} {n}" for c, n in categories.most_common())
+            + "\n"
+            + ("\n".join(self.assigned) or "(none yet)")
+        )
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.notified.items())) or "none"
         return Group(
             head,
             Panel(grid, title="classification mix (orders)"),
             Panel(notes, title="latest notifications"),
+            Panel(feedback, title="customer feedback (Chinese, English, mixed) -> who has it"),
             f"notifications per kind: {kinds}",
         )
 
@@ -99,7 +125,9 @@ class Summary:
 async def run(orders: int, rate: float, exit_when_done: bool) -> Summary:
     settings = get_settings()
     summary = Summary(orders)
-    names = [settings.topic(t) for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER)]
+    names = [
+        settings.topic(t) for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER, FEEDBACK_CLASSIFIED)
+    ]
 
     async def watch() -> None:
         async for record in records(settings.bootstrap, names, from_beginning=False):
@@ -109,13 +137,22 @@ async def run(orders: int, rate: float, exit_when_done: bool) -> Summary:
     await asyncio.sleep(2)  # let the watcher's consumer take its "latest" positions
     seed = int(time.time()) % 1_000_000
     stream = SampleStream(orders, seed=seed, prefix=settings.topic_prefix)
-    producer = asyncio.create_task(produce(settings.bootstrap, stream, rate=rate))
+    order_ids = [f"{stream.order_prefix}-{seed}-{n:07d}" for n in range(orders)]
+    feedback = sample_feedback(
+        order_ids, max(1, orders // 10), seed=seed, prefix=settings.topic_prefix
+    )
+    summary.feedback_expected = max(1, orders // 10)
+    producer = asyncio.create_task(
+        produce(settings.bootstrap, itertools.chain(stream, feedback), rate=rate)
+    )
     with Live(summary.render(), refresh_per_second=4) as live:
         while True:
             await asyncio.sleep(0.25)
             live.update(summary.render())
             idle = summary.last is not None and time.monotonic() - summary.last > 5
-            if exit_when_done and producer.done() and summary.created >= orders * 0.95 and idle:
+            fed = len(summary.feedback) >= summary.feedback_expected * 0.95
+            done = producer.done() and summary.created >= orders * 0.95 and fed
+            if exit_when_done and done and idle:
                 break
     watcher.cancel()
     await producer
@@ -161,7 +198,8 @@ def main(orders: int, rate: float, exit_when_done: bool) -> None:
         summary = asyncio.run(run(orders, rate, exit_when_done))
         print(
             f"done: {summary.created} orders, {summary.classified} classified records,"
-            f" {sum(summary.notified.values())} notifications, dead letters {dict(summary.dead)}"
+            f" {sum(summary.notified.values())} notifications, {len(summary.feedback)} feedback"
+            f" routed, dead letters {dict(summary.dead)}"
         )
     except KeyboardInterrupt:
         print("stopping ...")

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from streams.topics import CREATED, STATUS_CHANGED
+from streams.topics import CREATED, FEEDBACK_RECEIVED, STATUS_CHANGED
 
 # sku prefix -> (product type, typical unit price in CNY)
 CATALOG: dict[str, tuple[str, int]] = {
@@ -212,3 +213,34 @@ class SampleStream:
             "to_status": "confirmed",
         }
         return self.prefix + STATUS_CHANGED, f"{order_id}-GHOST".encode(), orjson.dumps(change)
+
+
+#: Messages for sample feedback: the classifier's dev split (written apart from its training
+#: data), so the demo shows the model on text it did not learn from.
+FEEDBACK_DATA = Path(__file__).resolve().parents[1] / "classify" / "feedback" / "data" / "dev.jsonl"
+
+
+def sample_feedback(
+    order_ids: list[str], count: int, *, seed: int = 7, prefix: str = ""
+) -> Iterator[tuple[str, bytes | None, bytes]]:
+    """``count`` feedback.received events, about half of them naming one of ``order_ids``."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not crypto
+    lines = [orjson.loads(line) for line in FEEDBACK_DATA.read_text().splitlines() if line]
+    now = datetime.now(UTC)
+    for n in range(count):
+        line = rng.choice(lines)
+        feedback_id = f"FB-{seed}-{n}"
+        event: dict[str, Any] = {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+            "schema_version": 1,
+            "occurred_at": (now + timedelta(seconds=n)).isoformat(),
+            "feedback_id": feedback_id,
+            "channel": line.get("channel") or "app",
+            "customer_id": f"C-{rng.randint(1, 400):04d}",
+            "text": line["text"],
+        }
+        if line.get("rating") is not None:
+            event["rating"] = line["rating"]
+        if order_ids and rng.random() < 0.5:
+            event["order_id"] = rng.choice(order_ids)
+        yield prefix + FEEDBACK_RECEIVED, feedback_id.encode(), orjson.dumps(event)

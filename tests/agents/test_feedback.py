@@ -12,7 +12,7 @@ from schemas.events import (
 )
 from streams.records import FeedbackCase, FeedbackUpdate
 from tests.agents.builders import ENRICHED, ORDER_BOOK, enriched, tick, wire
-from tests.agents.conftest import Outputs, deliver, ot
+from tests.agents.conftest import AGENTS, Outputs, deliver, ot
 from tests.integration.events import dumps, feedback, feedback_status
 
 INTAKE = ot.app.agents["feedback-intake"]
@@ -170,3 +170,27 @@ async def test_bad_feedback_is_dead_lettered_with_the_reason(outputs: Outputs) -
 
 def feedback_update_event(feedback_id: str) -> FeedbackStatusChanged:
     return FeedbackStatusChanged.model_validate(feedback_status(feedback_id, "resolved"))
+
+
+async def test_a_shadow_model_classifies_beside_the_live_one_and_decides_nothing(
+    outputs: Outputs,
+) -> None:
+    import dataclasses
+
+    book = AGENTS.feedback_intake.classifiers.book
+    live = book.live
+    book.shadow = dataclasses.replace(live, coef=-live.coef, meta={**live.meta, "n": 1})
+    try:
+        case = await intake(outputs, feedback("FB-S", BROKEN, rating=1))
+    finally:
+        book.shadow = None
+    assert case.decision.model_version == live.version
+    assert case.shadow is not None and case.shadow.model_version != live.version
+    assert case.shadow.category != case.decision.category  # turned around: it disagrees
+    await to_desk(case)
+    (record,) = outputs.values("feedback_classified")
+    assert record.category == case.decision.category and record.team == "quality"
+    assert (record.shadow_model_version, record.shadow_category) == (
+        case.shadow.model_version,
+        case.shadow.category,
+    )

@@ -3,11 +3,24 @@ linked to its order, on the clock, in the review queue, and answered over HTTP."
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import httpx
 
 from streams.topics import FEEDBACK_CLASSIFIED, FEEDBACK_RECEIVED, FEEDBACK_STATUS
 from tests.integration import events as ev
-from tests.integration.harness import CLASSIFIED, DEADLETTER, NOTIFICATIONS, Kafka, Worker
+from tests.integration.harness import (
+    CLASSIFIED,
+    DEADLETTER,
+    NOTIFICATIONS,
+    Kafka,
+    Worker,
+    wait_for,
+)
 from tests.integration.openapi_check import Contract
 
 MESSAGES = [
@@ -89,3 +102,70 @@ def test_feedback_is_classified_routed_linked_and_answered(worker: Worker, kafka
     assert "FB-2" not in {i["feedback_id"] for i in mine["items"]}
     dead = kafka.read(DEADLETTER, lambda rs: any(r.key == b"FB-404" for r in rs))
     assert contract.check(worker.get("/feedback/nope")).status_code == 404
+
+
+def test_a_model_is_published_as_a_shadow_compared_and_promoted_without_a_restart(
+    worker: Worker, kafka: Kafka, tmp_path: Path
+) -> None:
+    """Retrain (with the dev split too: another model), publish it as a shadow, read the
+    comparison, promote: the running worker classifies with it from then on."""
+    out, data = tmp_path / "model", DATA / "train.jsonl"
+    train = cli(
+        worker,
+        "feedback",
+        "train",
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+        "--data",
+        str(DATA / "dev.jsonl"),
+    )
+    candidate = re.search(r"model (fb-[0-9a-f]{12})", train.stdout)
+    assert candidate is not None, train.stdout
+    shipped = ev.loads(cli(worker, "feedback", "classify", "--jsonl", "-", stdin=SAMPLE).stdout)
+    assert candidate.group(1) != shipped["model_version"]
+    cli(worker, "feedback", "publish", "--model", str(out), "--shadow", "--by", "ana")
+
+    def send(fid: str) -> None:
+        event = ev.feedback(fid, "快递 three days late 还没到", channel="chat")
+        kafka.send(FEEDBACK_RECEIVED, ev.dumps(event), fid.encode())
+
+    def classified(fid: str) -> dict:
+        rs = kafka.read(FEEDBACK_CLASSIFIED, lambda rs: any(r.key == fid.encode() for r in rs))
+        return next(ev.loads(r.value) for r in rs if r.key == fid.encode())
+
+    send("FB-s1")
+    first = classified("FB-s1")
+    assert first["model_version"] == shipped["model_version"]  # the live one decides
+    assert first["shadow_model_version"] == candidate.group(1)
+    report = cli(worker, "feedback", "shadow").stdout
+    assert f"shadow {candidate.group(1)}: 1/1 agree" in report, report
+    assert "promoted" not in cli(worker, "feedback", "models").stdout
+    cli(worker, "feedback", "promote", "--by", "ana")
+    listed = cli(worker, "feedback", "models").stdout
+    assert f"live: {candidate.group(1)}; shadow: none" in listed, listed
+
+    def promoted() -> bool:
+        send(f"FB-p{time.monotonic_ns()}")
+        rs = kafka.read(FEEDBACK_CLASSIFIED, lambda rs: len(rs) >= 2, timeout=10)
+        return any(ev.loads(r.value)["model_version"] == candidate.group(1) for r in rs)
+
+    wait_for(promoted, 60, "the worker classifying with the promoted model")
+
+
+DATA = Path(__file__).parents[2] / "streams" / "classify" / "feedback" / "data"
+SAMPLE = '{"id": "x", "text": "快递 three days late 还没到", "channel": "chat"}\n'
+
+
+def cli(worker: Worker, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=worker.env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
+    return result

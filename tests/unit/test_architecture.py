@@ -45,3 +45,13 @@ def test_no_module_imports_its_own_package() -> None:
         if module.startswith(imported + ".")
     ]
     assert not offenders, offenders
+
+
+def test_records_import_no_numerics() -> None:
+    """The bench's peer venv (no numpy) imports the records; the feedback model stays out."""
+    import subprocess
+    import sys
+
+    code = "import sys, streams.records; print(sorted({'numpy', 'sklearn'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -8,7 +8,9 @@ mixed-up pair of files is refused rather than silently classifying with somethin
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -45,17 +47,34 @@ def load(directory: Path | None = None) -> FeedbackModel:
     """Load and verify a saved model (default: the shipped one); raise :class:`ModelFileError`."""
     directory = directory if directory is not None else shipped_dir()
     try:
-        document = json.loads((directory / JSON).read_text(encoding="utf-8"))
-        with np.load(directory / NPZ, allow_pickle=False) as npz:
+        text, npz = (directory / JSON).read_text(encoding="utf-8"), (directory / NPZ).read_bytes()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{directory}: cannot read the model: {exc}") from None
+    return loads(text, npz, directory)
+
+
+def dumps(model: FeedbackModel) -> tuple[str, bytes]:
+    """The two files' contents, as :func:`save` writes them (to publish a model on a topic)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        save(model, Path(tmp))
+        return (Path(tmp) / JSON).read_text(encoding="utf-8"), (Path(tmp) / NPZ).read_bytes()
+
+
+def loads(text: str, npz_bytes: bytes, where: Path | str = "<model>") -> FeedbackModel:
+    """Verify and build a model from the two files' contents; raise :class:`ModelFileError`."""
+    where = Path(where)
+    try:
+        document = json.loads(text)
+        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             if sorted(npz.files) != sorted(ARRAYS):
-                raise ModelFileError(f"{directory / NPZ}: expected arrays {list(ARRAYS)}")
+                raise ModelFileError(f"{where / NPZ}: expected arrays {list(ARRAYS)}")
             arrays = {name: _floats(npz[name], name) for name in ARRAYS}
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         if isinstance(exc, ModelFileError):
             raise
         # np.load raises ValueError for pickled content when allow_pickle is False.
-        raise ModelFileError(f"{directory}: cannot load the model safely: {exc}") from None
-    return _build(document, arrays, directory)
+        raise ModelFileError(f"{where}: cannot load the model safely: {exc}") from None
+    return _build(document, arrays, where)
 
 
 def _floats(array: Any, name: str) -> FloatArray:

@@ -14,32 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import FeedbackClassified, FeedbackReceived, Priority
+from schemas.events import FeedbackClassified, FeedbackReceived
 from streams.classify.feedback import artifact
+from streams.classify.feedback.decision import FeedbackDecision
 from streams.classify.feedback.model import FeedbackModel, softmax
 from streams.classify.feedback.signals import CompiledRules
 from streams.classify.feedback.text import Language, detect_language, normalize, script_counts
 from streams.classify.feedback_rules import FeedbackRules
 
 _KNOWN_LANGUAGES = ("zh", "en", "mixed", "other")
-
-
-class FeedbackDecision(BaseModel):
-    """What the classifier decided about one message, and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    category: str
-    confidence: float = Field(description="calibrated probability of `category`")
-    needs_review: bool = Field(description="confidence below the rules file's review_threshold")
-    language: Language
-    priority: Priority = Field(description="default priority of the category (rules file)")
-    model_version: str
-    rules_version: str
-    reasons: list[str] = Field(description="rules that fired, then the strongest model features")
-    scores: dict[str, float] = Field(description="calibrated probability per category")
 
 
 class FeedbackClassifier:

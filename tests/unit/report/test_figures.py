@@ -127,3 +127,65 @@ def test_sla_breaches_and_escalations_in_the_period_once_each() -> None:
     figures = count_sla(compute([], period), notes)
     assert figures.sla_breaches == {"confirm-p1": 1, "ship-in-3-days": 1}
     assert figures.escalations == {"sales_manager": 1}
+
+
+def test_feedback_received_in_the_period_counts_once_with_its_latest_state() -> None:
+    from schemas.events import FeedbackClassified, Notification
+    from streams.report.figures import count_feedback
+
+    period = Period.ending("day", END, "UTC")
+    t = END - timedelta(hours=3)
+
+    def record(fid: str, status: str, at: datetime, **kw: object) -> FeedbackClassified:
+        return FeedbackClassified.model_validate(
+            {
+                "feedback_id": fid,
+                "event_id": f"e-{fid}",
+                "occurred_at": kw.get("occurred_at", t),
+                "classified_at": at,
+                "customer_id": "C-1",
+                "channel": kw.get("channel", "app"),
+                "category": kw.get("category", "delivery_issue"),
+                "confidence": 0.9,
+                "needs_review": kw.get("review", False),
+                "language": "zh",
+                "scores": {},
+                "model_version": "fb-1",
+                "rules_version": "r",
+                "reasons": [],
+                "priority": "P3",
+                "team": None if kw.get("review") else "logistics",
+                "assignee": None,
+                "status": status,
+            }
+        )
+
+    records = [
+        record("A", "open", t),
+        record("A", "acknowledged", t + timedelta(minutes=30)),
+        record("A", "resolved", t + timedelta(hours=2)),
+        record("B", "open", t, review=True, category="praise", channel="review"),
+        record("C", "open", END, occurred_at=END),  # received after the period
+    ]
+    breach = Notification(
+        notification_id="n1",
+        kind="feedback_sla_reminder",
+        recipient_role="logistics_team",
+        severity="warning",
+        order_id=None,
+        feedback_id="A",
+        message="m",
+        cause_event_id="c",
+        priority="P3",
+        rules_version="r",
+        created_at=t,
+        rule_id="feedback-normal:first_response",
+    )
+    fb = count_feedback(compute([], period), records, [breach, breach]).feedback
+    assert (fb.received, fb.review, fb.resolved) == (2, 1, 1)
+    assert fb.by_category == {"delivery_issue": 1, "praise": 1}
+    assert fb.by_team == {"logistics": 1, "review": 1}
+    assert fb.median_first_response_minutes == 30.0
+    assert fb.breaches == {"feedback-normal:first_response": 1}
+    rows = [r for r in csv_rows(compute([], period)) if r["section"] == "feedback"]
+    assert rows[0]["measure"] == "received" and rows[0]["figure"] == "0"

@@ -344,6 +344,24 @@ class FeedbackStatusChanged(_Inbound):
     comment: str | None = Field(default=None, max_length=2000)
 
 
+class FeedbackCorrection(_Inbound):
+    """``feedback.corrections``: a person's category for a feedback. Keyed by ``feedback_id``.
+
+    Applied by the desk (a feedback in review is routed by it; one in the wrong team moves),
+    and kept in the topic: it is the label set ``ordertriage feedback corrections`` exports
+    for retraining.
+    """
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    feedback_id: Identifier
+    dimension: Literal["category"] = "category"
+    value: str = Field(min_length=1, max_length=100, description="one of the rules' categories")
+    corrected_by: Identifier
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 class FeedbackClassified(_Outbound):
     """``feedback.classified``: the classifier's decision on one feedback, and where it goes.
 
@@ -378,6 +396,12 @@ class FeedbackClassified(_Outbound):
     )
     shadow_category: str | None = None
     shadow_confidence: float | None = None
+    corrected_by: str | None = Field(
+        default=None, description="set when a person chose `category` (feedback.corrections)"
+    )
+    model_category: str | None = Field(
+        default=None, description="what the classifier had said, when a person corrected it"
+    )
 
 
 class OrderAction(_Outbound):

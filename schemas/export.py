@@ -13,6 +13,7 @@ from schemas.events import (
     ClassifiedOrder,
     DeliveryDeadLetter,
     FeedbackClassified,
+    FeedbackCorrection,
     FeedbackModelPublished,
     FeedbackReceived,
     FeedbackStatusChanged,
@@ -38,6 +39,7 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "orders.reports.schema.json": ReportPublished,
     "feedback.received.schema.json": FeedbackReceived,
     "feedback.status-changed.schema.json": FeedbackStatusChanged,
+    "feedback.corrections.schema.json": FeedbackCorrection,
     "feedback.classified.schema.json": FeedbackClassified,
     "orders.actions.schema.json": OrderAction,
     "orders.notify-deadletters.schema.json": DeliveryDeadLetter,
@@ -48,6 +50,7 @@ INBOUND: tuple[type[BaseModel], ...] = (
     StatusChanged,
     FeedbackReceived,
     FeedbackStatusChanged,
+    FeedbackCorrection,
 )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import (
     ClassifiedOrder,
     FeedbackChannel,
+    FeedbackCorrection,
     FeedbackStatusChanged,
     OrderCreated,
     Priority,
@@ -151,12 +152,26 @@ class FeedbackCase(BaseModel):
 
 
 class FeedbackUpdate(BaseModel):
-    """A validated ``feedback.status-changed``, re-keyed by feedback id with our partitioner."""
+    """A validated ``feedback.status-changed`` or ``feedback.corrections`` event, re-keyed by
+    feedback id with our partitioner (exactly one of the two is set)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    change: FeedbackStatusChanged
+    change: FeedbackStatusChanged | None = None
+    correction: FeedbackCorrection | None = None
     source: Source
+
+    @property
+    def event_id(self) -> str:
+        event = self.change or self.correction
+        assert event is not None
+        return event.event_id
+
+    @property
+    def feedback_id(self) -> str:
+        event = self.change or self.correction
+        assert event is not None
+        return event.feedback_id
 
 
 class FeedbackState(BaseModel):
@@ -176,3 +191,5 @@ class FeedbackState(BaseModel):
     clocks: list[SlaClock] = Field(default_factory=list)
     #: Event id -> source position of the status changes applied (a replay is recognised).
     applied: dict[str, str] = Field(default_factory=dict)
+    #: A person's category (feedback.corrections): routing followed it.
+    corrected: FeedbackCorrection | None = None

@@ -19,7 +19,7 @@
 
     feedback.received ─┬─feedback-intake (classify)──> <app>-feedback-by-order (key: order id)
     feedback.status-   │      ──order-book (tag the order, read its value)──┐
-      changed ─────────┘   (no order: straight on) ─> <app>-feedback-cases ──┤ feedback-desk
+      changed, .corrections ┘ (no order: straight on) ─> <app>-feedback-cases ┤ feedback-desk
                             <app>-feedback-status (key: feedback id) ────────┤ (route, SLAs)
     <app>-feedback-ticks ────────────────────────────────────────────────────┘
         ├──> feedback.classified, orders.notifications
@@ -53,6 +53,7 @@ REPORTS = "orders.reports"
 ACTIONS = "orders.actions"
 FEEDBACK_RECEIVED = "feedback.received"
 FEEDBACK_STATUS = "feedback.status-changed"
+FEEDBACK_CORRECTIONS = "feedback.corrections"
 FEEDBACK_CLASSIFIED = "feedback.classified"
 
 
@@ -85,6 +86,7 @@ class Topics:
         # so the desk's co-partitioning never depends on the producer's partitioner.
         self.feedback_received = topic(s.topic(FEEDBACK_RECEIVED), value_serializer="raw")
         self.feedback_status = topic(s.topic(FEEDBACK_STATUS), value_serializer="raw")
+        self.feedback_corrections = topic(s.topic(FEEDBACK_CORRECTIONS), value_serializer="raw")
         self.feedback_classified = topic(s.topic(FEEDBACK_CLASSIFIED), value_serializer="pydantic")
         self.feedback_by_order = topic(
             s.internal_topic("feedback-by-order"), value_serializer="feedback_case"
@@ -147,7 +149,9 @@ class Topics:
             self.ticks,
             self.feedback_by_order,
         )
-        self.feedback_intake = stream(self.feedback_received, self.feedback_status)
+        self.feedback_intake = stream(
+            self.feedback_received, self.feedback_status, self.feedback_corrections
+        )
         # Everything keyed by feedback id, so one agent owns each feedback's state.
         self.feedback_stream = stream(
             self.feedback_cases, self.feedback_updates, self.feedback_ticks

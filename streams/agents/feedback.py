@@ -23,7 +23,12 @@ from faust import StreamT
 from faust.types import TP
 from faust.types.tuples import Message
 
-from schemas.events import FeedbackClassified, FeedbackReceived, FeedbackStatus
+from schemas.events import (
+    FeedbackClassified,
+    FeedbackCorrection,
+    FeedbackReceived,
+    FeedbackStatus,
+)
 from schemas.events import FeedbackStatusChanged as StatusChange
 from streams.app import Worker
 from streams.classify import feedback_desk as desk
@@ -87,6 +92,7 @@ class Intake:
     def __init__(self, w: Worker, classifiers: Classifiers) -> None:
         self.w, self.classifiers = w, classifiers
         self.received = w.topics.feedback_received.get_topic_name()
+        self.corrections = w.topics.feedback_corrections.get_topic_name()
 
     async def run(self, stream: StreamT[bytes]) -> None:
         w, book = self.w, self.classifiers.book
@@ -98,7 +104,13 @@ class Intake:
             message = event.message
             started = time.perf_counter()
             w.metrics.events_consumed.labels(topic=message.topic).inc()
-            handle = self.on_received if message.topic == self.received else self.on_status
+            handle = (
+                self.on_received
+                if message.topic == self.received
+                else self.on_correction
+                if message.topic == self.corrections
+                else self.on_status
+            )
             await w.deadletters.process(message, handle)
             w.metrics.processing_seconds.labels(topic=message.topic).observe(
                 time.perf_counter() - started
@@ -143,6 +155,20 @@ class Intake:
         await w.topics.feedback_updates.send(
             key=change.feedback_id.encode(),
             value=FeedbackUpdate(change=change, source=source),
+            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
+        )
+
+    async def on_correction(self, message: Message) -> None:
+        w = self.w
+        correction = await w.deadletters.decode(
+            FeedbackCorrection, message, max_bytes=w.settings.max_value_bytes
+        )
+        if correction is None:
+            return
+        source = source_of(message)
+        await w.topics.feedback_updates.send(
+            key=correction.feedback_id.encode(),
+            value=FeedbackUpdate(correction=correction, source=source),
             headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
         )
 
@@ -221,38 +247,76 @@ class Desk:
         await self.publish(state, announce=True)
 
     async def on_update(self, update: FeedbackUpdate, message: Message) -> None:
-        w, change = self.w, update.change
-        source = update.source
-        state = w.tables.feedback.get(change.feedback_id)
+        w, source = self.w, update.source
+        fid = update.feedback_id
+        state = w.tables.feedback.get(fid)
         if state is None:
-            await self.reject(
-                message,
-                "unknown_feedback",
-                f"no feedback {change.feedback_id} here (never received)",
-            )
+            await self.reject(message, "unknown_feedback", f"no feedback {fid} (never received)")
             return
-        seen = by_identity(state.applied.get(change.event_id), source.position)
+        seen = by_identity(state.applied.get(update.event_id), source.position)
         if seen is Seen.REPLAY:
             w.metrics.replayed_events.labels(topic=self.updates).inc()
             await self.publish(state, announce=False)
             return
         if seen is Seen.DUPLICATE:
             await self.reject(
-                message, "duplicate_event", f"event {change.event_id} was applied before"
+                message, "duplicate_event", f"event {update.event_id} was applied before"
             )
             return
+        if update.correction is not None:
+            await self.on_correction(state, update.correction, source.position, message)
+            return
+        change = update.change
+        assert change is not None
         if change.status not in ALLOWED.get(state.status, set()):
             await self.reject(
                 message,
                 "invalid_transition",
-                f"feedback {change.feedback_id} is {state.status}; cannot become"
-                f" {change.status.value}",
+                f"feedback {fid} is {state.status}; cannot become {change.status.value}",
             )
             return
         state = self.apply(state, change, source.position)
-        w.tables.feedback[change.feedback_id] = state
-        self.schedule(state.partition, change.feedback_id, state)
+        w.tables.feedback[fid] = state
+        self.schedule(state.partition, fid, state)
         await self.publish(state, announce=False)
+
+    async def on_correction(
+        self, state: FeedbackState, correction: FeedbackCorrection, position: str, message: Message
+    ) -> None:
+        """A person's category: kept with the feedback; a feedback in review is routed by it,
+        one in another category's team moves there (its old assignee's load is released)."""
+        w, fb = self.w, self.w.rulebook.current.feedback
+        if correction.value not in fb.categories:
+            await self.reject(
+                message,
+                "invalid_correction",
+                f"{correction.value!r} is not a category; categories are {fb.categories}",
+            )
+            return
+        fid, before = state.case.feedback_id, state.assignment
+        team = fb.routing.categories.get(correction.value)
+        update: dict[str, object] = {
+            "corrected": correction,
+            "applied": {**dict(list(state.applied.items())[-31:]), correction.event_id: position},
+        }
+        moved = team != before.team or (before.team is None and before.assignee is None)
+        if moved:
+            if before.team is not None and before.assignee is not None:
+                key = f"{state.partition}/{before.team}"
+                load = w.tables.feedback_load.get(key) or desk.TeamLoad()
+                w.tables.feedback_load[key] = load.closed(before.assignee, fid)
+            key = f"{state.partition}/{team or '-'}"
+            load = w.tables.feedback_load.get(key) or desk.TeamLoad()
+            lang, customer = state.case.decision.language, state.case.customer_id
+            assignment, after = desk.route(fb, fid, correction.value, False, lang, customer, load)
+            if after is not load:
+                w.tables.feedback_load[key] = after
+            update["assignment"] = assignment.model_copy(
+                update={"reason": f"corrected by {correction.corrected_by}: {assignment.reason}"}
+            )
+        state = state.model_copy(update=update)
+        w.tables.feedback[fid] = state
+        await self.publish(state, announce=moved)
 
     def apply(self, state: FeedbackState, change: StatusChange, position: str) -> FeedbackState:
         w, fb = self.w, self.w.rulebook.current.feedback
@@ -290,7 +354,9 @@ class Desk:
         return state.model_copy(update=update)
 
     async def reject(self, message: Message, code: str, reason: str) -> None:
-        original = FeedbackUpdate.model_validate_json(message.value).change
+        update = FeedbackUpdate.model_validate_json(message.value)
+        original = update.change or update.correction
+        assert original is not None
         await self.w.deadletters.send(
             value=original.model_dump_json().encode(),
             source=origin_of(message),
@@ -306,12 +372,13 @@ class Desk:
         record = classified(state, datetime.now(UTC))
         await w.topics.feedback_classified.send(key=case.feedback_id.encode(), value=record)
         if announce:
+            corrected = state.corrected
             n = desk.assigned_notification(
                 feedback_id=case.feedback_id,
-                event_id=case.event_id,
+                event_id=corrected.event_id if corrected else case.event_id,
                 order_id=case.order_id,
-                category=case.decision.category,
-                confidence=case.decision.confidence,
+                category=corrected.value if corrected else case.decision.category,
+                confidence=1.0 if corrected else case.decision.confidence,
                 level=state.priority,
                 assignment=state.assignment,
                 rules_version=case.decision.rules_version,
@@ -382,7 +449,7 @@ def wakeup(state: FeedbackState) -> float | None:
 
 
 def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
-    case, d, a = state.case, state.case.decision, state.assignment
+    case, d, a, fix = state.case, state.case.decision, state.assignment, state.corrected
     return FeedbackClassified(
         feedback_id=case.feedback_id,
         event_id=case.event_id,
@@ -391,9 +458,9 @@ def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
         customer_id=case.customer_id,
         order_id=case.order_id,
         channel=case.channel,
-        category=d.category,
-        confidence=d.confidence,
-        needs_review=d.needs_review,
+        category=fix.value if fix else d.category,
+        confidence=1.0 if fix else d.confidence,
+        needs_review=d.needs_review and fix is None,
         language=d.language,
         scores=d.scores,
         model_version=d.model_version,
@@ -402,6 +469,8 @@ def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
         shadow_model_version=case.shadow.model_version if case.shadow else None,
         shadow_category=case.shadow.category if case.shadow else None,
         shadow_confidence=case.shadow.confidence if case.shadow else None,
+        corrected_by=fix.corrected_by if fix else None,
+        model_category=d.category if fix else None,
         priority=state.priority,
         team=a.team,
         assignee=a.assignee,

@@ -274,7 +274,7 @@ def assigned_notification(
     who = f" for {assignment.assignee}" if assignment.assignee else ""
     about = f" about order {order_id}" if order_id else ""
     return Notification(
-        notification_id=feedback_notification_id(feedback_id, "assigned"),
+        notification_id=feedback_notification_id(feedback_id, f"assigned:{event_id}"),
         kind="feedback_review" if review else "feedback_assigned",
         recipient_role=assignment.role,
         severity="high" if level in (Priority.P1, Priority.P2) else "info",

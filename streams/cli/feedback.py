@@ -419,3 +419,58 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+@feedback.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="labelled JSON lines to train with (`feedback train --data ... --data OUT`)",
+)
+def corrections(out: Path) -> None:
+    """Export people's categories (``feedback.corrections``) with their texts as training data.
+
+    The text is read from ``feedback.received`` (it is nowhere else); the last correction of a
+    feedback wins."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from schemas.events import FeedbackCorrection, FeedbackReceived
+    from streams.kafka.io import read_all
+    from streams.settings import get_settings
+    from streams.topics import FEEDBACK_CORRECTIONS, FEEDBACK_RECEIVED
+
+    settings = get_settings()
+    labels: dict[str, FeedbackCorrection] = {}
+    for value in asyncio.run(read_all(settings.bootstrap, [settings.topic(FEEDBACK_CORRECTIONS)])):
+        try:
+            fix = FeedbackCorrection.model_validate_json(value)
+        except ValidationError:
+            continue  # the worker dead-lettered it
+        labels[fix.feedback_id] = fix
+    written = 0
+    with out.open("wb") as handle:
+        for value in asyncio.run(read_all(settings.bootstrap, [settings.topic(FEEDBACK_RECEIVED)])):
+            try:
+                event = FeedbackReceived.model_validate_json(value)
+            except ValidationError:
+                continue
+            fix = labels.pop(event.feedback_id, None)
+            if fix is None:
+                continue
+            line = {
+                "id": event.feedback_id,
+                "text": event.text,
+                "label": fix.value,
+                "channel": event.channel.value,
+                "rating": event.rating,
+                "corrected_by": fix.corrected_by,
+            }
+            handle.write(orjson.dumps(line) + b"\n")
+            written += 1
+    click.echo(
+        f"wrote {written} corrected messages to {out}"
+        + (f"; {len(labels)} corrections name no feedback still in the topic" if labels else "")
+    )

@@ -194,3 +194,39 @@ async def test_a_shadow_model_classifies_beside_the_live_one_and_decides_nothing
         case.shadow.model_version,
         case.shadow.category,
     )
+
+
+async def test_a_persons_category_routes_a_feedback_out_of_review(outputs: Outputs) -> None:
+    case = await intake(outputs, feedback("FB-R", "嗯"))
+    await to_desk(case)
+    outputs.notifications.reset_mock()
+    outputs.feedback_classified.reset_mock()
+    fix = {
+        "event_id": "c-1",
+        "schema_version": 1,
+        "occurred_at": case.occurred_at.isoformat(),
+        "feedback_id": "FB-R",
+        "value": "billing_issue",
+        "corrected_by": "u-7",
+        "reason": "called back: double charge",
+    }
+    corrections = ot.topics.feedback_corrections.get_topic_name()
+    async with INTAKE.test_context() as agent:
+        await deliver(agent, dumps(fix), topic=corrections, key=b"FB-R")
+        await deliver(
+            agent, dumps({**fix, "event_id": "c-2", "value": "refunds"}), topic=corrections
+        )
+    updates = outputs.values("feedback_updates")
+    async with DESK.test_context() as agent:
+        for update in updates:
+            await deliver(agent, wire(update, "feedback_update"), topic=UPDATES, key=b"FB-R")
+    (record,) = outputs.values("feedback_classified")
+    assert (record.category, record.model_category, record.corrected_by) == (
+        "billing_issue",
+        case.decision.category,
+        "u-7",
+    )
+    assert (record.team, record.assignee, record.needs_review) == ("finance", "liu.yang", False)
+    (note,) = outputs.values("notifications")
+    assert note.kind == "feedback_assigned" and note.recipient_role == "finance_team"
+    assert [d.code for d in outputs.dead_letters()] == ["invalid_correction"]

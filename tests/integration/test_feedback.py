@@ -11,7 +11,12 @@ from pathlib import Path
 
 import httpx
 
-from streams.topics import FEEDBACK_CLASSIFIED, FEEDBACK_RECEIVED, FEEDBACK_STATUS
+from streams.topics import (
+    FEEDBACK_CLASSIFIED,
+    FEEDBACK_CORRECTIONS,
+    FEEDBACK_RECEIVED,
+    FEEDBACK_STATUS,
+)
 from tests.integration import events as ev
 from tests.integration.harness import (
     CLASSIFIED,
@@ -102,6 +107,29 @@ def test_feedback_is_classified_routed_linked_and_answered(worker: Worker, kafka
     assert "FB-2" not in {i["feedback_id"] for i in mine["items"]}
     dead = kafka.read(DEADLETTER, lambda rs: any(r.key == b"FB-404" for r in rs))
     assert contract.check(worker.get("/feedback/nope")).status_code == 404
+
+    # Someone in triage gives FB-5 its category: it is routed, and the label is kept.
+    fix = {
+        "event_id": "c-5",
+        "schema_version": 1,
+        "occurred_at": done["occurred_at"],
+        "feedback_id": "FB-5",
+        "value": "service_issue",
+        "corrected_by": "u-9",
+    }
+    kafka.send(FEEDBACK_CORRECTIONS, ev.dumps(fix), b"FB-5")
+    kafka.read(
+        FEEDBACK_CLASSIFIED,
+        lambda rs: any(r.key == b"FB-5" and ev.loads(r.value)["corrected_by"] for r in rs),
+    )
+    review = contract.check(worker.get("/feedback/queue?team=review")).json()
+    assert review["items"] == []
+    routed = contract.check(worker.get("/feedback/FB-5")).json()
+    assert (routed["category"], routed["team"]) == ("service_issue", "service")
+    labels = worker.data_dir / "corrections.jsonl"
+    cli(worker, "feedback", "corrections", "--out", str(labels))
+    (line,) = [ev.loads(x) for x in labels.read_bytes().splitlines()]
+    assert (line["id"], line["text"], line["label"]) == ("FB-5", "嗯", "service_issue")
 
 
 def test_a_model_is_published_as_a_shadow_compared_and_promoted_without_a_restart(

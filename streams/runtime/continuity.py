@@ -23,8 +23,13 @@ status changes were then dead-lettered as ``unknown_order``. Here:
   back to it before the next fetch (seen: a worker restarted after a kill -9 released the first
   records of six partitions while its flow was briefly stopped, no rebalance followed, and those
   partitions never committed again: a stall only a supervisor's restart ended);
-- a record the fetch loop dropped on its way to a stream (later ones acked, it held nowhere for
-  ``lost_after`` seconds) is read again the same way.
+- "skipped" is the stream's own decision (it tracks every record it does not skip), not the
+  flow's state when the ack comes: a record processed before a rebalance began and acked during
+  it was released by that check, and its partition could not commit again (seen as stalls).
+  A record read again out of order would lose counts in the stages that keep watermarks, so a
+  seek back is only ever to a record no stream has processed. (An earlier try also re-read
+  records "held nowhere" after 10 s; it re-read records that were merely queued, out of order,
+  and the rebalance scenario lost insight counts: removed.)
 
 Table changelogs (compacted, read by recovery, never committed) are exempt.
 """
@@ -33,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,10 +61,6 @@ class Continuity:
     commit_base: dict[TP, int] = field(default_factory=dict)
     #: Per partition, the first record a stream skipped (released) since the last seek.
     released: dict[TP, int] = field(default_factory=dict)
-    #: Partitions whose commit waits on a record no stream holds: (that offset, since when).
-    blocked: dict[TP, tuple[int, float]] = field(default_factory=dict)
-    #: How long a commit may wait on such a record before it is read again.
-    lost_after: float = 10.0
 
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions revoked: nothing is known until the next seek."""
@@ -69,7 +69,6 @@ class Continuity:
             self.refetching.pop(tp, None)
             self.commit_base.pop(tp, None)
             self.released.pop(tp, None)
-            self.blocked.pop(tp, None)
 
     def restart(self, positions: Mapping[TP, int]) -> None:
         """Partitions sought to ``positions`` (their committed offsets, or the log start)."""
@@ -80,7 +79,6 @@ class Continuity:
             self.commit_base[tp] = offset
             self.refetching.pop(tp, None)
             self.released.pop(tp, None)
-            self.blocked.pop(tp, None)
 
     def check(self, tp: TP, offset: int) -> int | None:
         """None to deliver the record at ``offset``; else the offset to seek back to."""
@@ -110,45 +108,35 @@ class Continuity:
         if not self.exempt(tp.topic):
             self.released[tp] = min(offset, self.released.get(tp, offset))
 
-    def waiting(self, tp: TP, acked: list[int], held: bool, now: float) -> None:
-        """The commit of ``tp`` cannot start (``may_commit`` said no); ``held``: a stream still
-        holds the record at the commit base, unacked.
-
-        Later offsets acked while the one at the base is held nowhere means it was lost between
-        the fetch and the stream (Faust's fetch loop cancels a delivery when its flow is
-        suspended, and sets its read offset past it anyway): seen after kill -9 restarts, the
-        partition never committed again."""
-        base = self.commit_base.get(tp)
-        if base is None or held or not acked or self.expected.get(tp, base) <= base:
-            self.blocked.pop(tp, None)
-        elif self.blocked.get(tp, (None, 0.0))[0] != base:
-            self.blocked[tp] = (base, now)
-
-    def rewinds(self, now: float) -> dict[TP, int]:
-        """Partitions to seek back to a released or lost record (each is returned once).
+    def rewinds(self) -> dict[TP, int]:
+        """Partitions to seek back to a released record (each is returned once).
 
         A release below the commit base was already re-read and committed since (a seek to the
         committed offsets happened in between)."""
         due = {tp: o for tp, o in self.released.items() if o >= self.commit_base.get(tp, o)}
         self.released.clear()
-        for tp, (offset, since) in list(self.blocked.items()):
-            if now - since >= self.lost_after:
-                del self.blocked[tp]
-                due[tp] = min(offset, due.get(tp, offset))
         for tp, offset in due.items():
             self.expected[tp] = offset
             self.refetching.pop(tp, None)
         return due
 
-    def may_commit(self, tp: TP, acked: list[int]) -> bool:
-        """Whether the acked offsets start where the last commit ended (none skipped)."""
+    def may_commit(self, tp: TP, acked: list[int], committed: int | None = None) -> bool:
+        """Whether the acked offsets start where the last commit ended (none skipped).
+
+        ``committed``: what the group has committed, as Faust knows it. A commit still in flight
+        when the partition was sought to the committed offsets lands after the seek: the base
+        then lags the committed offset, and Faust no longer records acks below it, so the base
+        would wait for them for ever (seen: stalls after kill -9 restarts). What the group has
+        committed was processed (every commit passed this check), so the base moves up to it.
+        """
         base = self.commit_base.get(tp)
+        if base is not None and committed is not None and committed > base:
+            self.commit_base[tp] = base = committed
         return base is None or not acked or min(acked) <= base
 
     def committed(self, tp: TP, offset: int) -> None:
         if not self.exempt(tp.topic):
             self.commit_base[tp] = offset
-            self.blocked.pop(tp, None)
 
 
 async def filtered(
@@ -158,8 +146,8 @@ async def filtered(
     on_refetch: Callable[[TP, int, int], None],
 ) -> AsyncIterator[tuple[TP, Any]]:
     """The records of one fetched ``batch`` the stream may see, seeking back over skips."""
-    for tp, offset in continuity.rewinds(time.monotonic()).items():
-        log.warning("%s: record %d never reached a stream; reading it again", tp, offset)
+    for tp, offset in continuity.rewinds().items():
+        log.warning("%s: record %d was skipped by a stream; reading it again", tp, offset)
         try:
             await seek(tp, offset)
         except Exception:  # revoked meanwhile: the next owner starts from the committed offset
@@ -184,11 +172,13 @@ async def filtered(
 
 
 def is_skipped(app: App, message: Any) -> bool:
-    """Whether Faust's stream skips ``message`` (as its iterator decides) rather than process it."""
-    generation = getattr(message, "generation_id", None)
-    return not app.flow_control.is_active() or (
-        generation is not None and generation != app.consumer_generation_id
-    )
+    """Whether Faust's stream skipped ``message`` rather than process it.
+
+    The iterator tracks (``message.tracked``) every record of an acking topic it hands to the
+    agent, right after its own skip check (flow stopped, another generation); a skipped one is
+    never tracked. Re-checking the flow at ack time instead took records processed before a
+    rebalance began for skipped ones."""
+    return not getattr(message, "tracked", True)
 
 
 #: Each installed app's bookkeeping: Faust's classes are patched once per process and every
@@ -282,11 +272,8 @@ def _patch_faust() -> None:
         guard = _guard(self.app)
         if guard is None:
             return original_new_offset(self, tp)  # type: ignore[no-any-return]
-        acked = self._acked[tp]
-        if not guard.continuity.may_commit(tp, acked):
-            base = guard.continuity.commit_base[tp]
-            held = any(m.offset == base and m.tp == tp for m in self._unacked_messages)
-            guard.continuity.waiting(tp, acked, held, time.monotonic())
+        committed = self._committed_offset.get(tp)
+        if not guard.continuity.may_commit(tp, self._acked[tp], committed):
             return None  # the first offset to commit is not processed yet
         offset: int | None = original_new_offset(self, tp)
         if offset is not None:

@@ -18,10 +18,12 @@ import heapq
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from faust import StreamT
 from faust.types import TP
 from faust.types.tuples import Message
+from pydantic import BaseModel
 
 from schemas.events import (
     FeedbackClassified,
@@ -44,6 +46,7 @@ from streams.rules.models import ModelBook
 from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
 
 log = logging.getLogger("ordertriage.feedback")
+M = TypeVar("M", bound=BaseModel)
 
 #: Status changes a feedback accepts in each status (reopened only after resolved).
 ALLOWED = {
@@ -145,31 +148,26 @@ class Intake:
             await w.topics.feedback_cases.send(key=event.feedback_id.encode(), value=case)
 
     async def on_status(self, message: Message) -> None:
-        w = self.w
-        change = await w.deadletters.decode(
-            StatusChange, message, max_bytes=w.settings.max_value_bytes
-        )
-        if change is None:
-            return
-        source = source_of(message)
-        await w.topics.feedback_updates.send(
-            key=change.feedback_id.encode(),
-            value=FeedbackUpdate(change=change, source=source),
-            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
-        )
+        change = await self._decode(StatusChange, message)
+        if change is not None:
+            await self._rekey(message, FeedbackUpdate(change=change, source=source_of(message)))
 
     async def on_correction(self, message: Message) -> None:
-        w = self.w
-        correction = await w.deadletters.decode(
-            FeedbackCorrection, message, max_bytes=w.settings.max_value_bytes
+        fix = await self._decode(FeedbackCorrection, message)
+        if fix is not None:
+            await self._rekey(message, FeedbackUpdate(correction=fix, source=source_of(message)))
+
+    async def _decode(self, model: type[M], message: Message) -> M | None:
+        return await self.w.deadletters.decode(
+            model, message, max_bytes=self.w.settings.max_value_bytes
         )
-        if correction is None:
-            return
-        source = source_of(message)
-        await w.topics.feedback_updates.send(
-            key=correction.feedback_id.encode(),
-            value=FeedbackUpdate(correction=correction, source=source),
-            headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
+
+    async def _rekey(self, message: Message, update: FeedbackUpdate) -> None:
+        """By feedback id with our partitioner, the source in a header (for dead letters)."""
+        await self.w.topics.feedback_updates.send(
+            key=update.feedback_id.encode(),
+            value=update,
+            headers=[(SOURCE_HEADER, update.source.model_dump_json().encode())],
         )
 
 

@@ -14,6 +14,7 @@
         │        ├──> orders.analytics (closed windows, on its ticks)
         │        └──> <app>-insight-customers (key: customer id) ──insight-customers──>
         ├──> orders.notifications
+        ├──> <app>-staff-events (key: person id) ──staff──> staff KPI tables
         └──> orders.deadletter (any stage: what cannot be processed, with the reason)
     orders.reports <── the scheduled report job (the leader only)
 
@@ -105,6 +106,9 @@ class Topics:
             s.internal_topic("orders-enriched"), value_serializer="enriched_order"
         )
         self.ticks = topic(s.internal_topic("ticks"), value_serializer="tick")
+        # What people did (status changes, time holding an order, corrections, feedback
+        # answered), re-keyed by person id for the staff KPIs (streams.agents.staff).
+        self.staff_events = topic(s.internal_topic("staff-events"), value_serializer="staff_event")
         # Status changes a producer put on another partition than their order's (librdkafka's
         # default partitioner, null keys): re-keyed by order id, original bytes and source kept.
         self.status_rerouted = topic(s.internal_topic("status-rerouted"), value_serializer="raw")
@@ -184,6 +188,7 @@ class Topics:
                 self.feedback_by_order,
                 self.feedback_cases,
                 self.feedback_updates,
+                self.staff_events,
             )
         }
 

@@ -19,6 +19,7 @@ from streams.records import (
     FeedbackUpdate,
     OrderState,
     ParkedStatuses,
+    StaffEvent,
     Tick,
 )
 
@@ -57,6 +58,7 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "feedback_update": FeedbackUpdate,
     "feedback_state": FeedbackState,
     "team_load": TeamLoad,
+    "staff_event": StaffEvent,
 }
 
 

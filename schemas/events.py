@@ -125,8 +125,60 @@ class StatusChanged(_Inbound):
     changed_by: str | None = None
 
 
+class CorrectionDimension(StrEnum):
+    """What a person may correct on an order (``orders.corrections``)."""
+
+    VALUE_TIER = "value_tier"
+    PRIORITY = "priority"
+    CUSTOMER_SEGMENT = "customer_segment"
+    PRIMARY_PRODUCT_TYPE = "primary_product_type"
+    TAGS = "tags"
+    TEAM = "team"
+
+
+class OrderCorrection(_Inbound):
+    """``orders.corrections``: a person's value for one dimension of an order (key: order id).
+
+    It overrides what the rules decide for that dimension until the order finishes or another
+    correction of the same dimension replaces it; ``value`` is the full tag list for ``tags``.
+    """
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    order_id: Identifier
+    dimension: CorrectionDimension
+    value: str | list[str] = Field(description="a value of the dimension's vocabulary")
+    corrected_by: Identifier
+    reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("value")
+    @classmethod
+    def _bounded(cls, value: str | list[str]) -> str | list[str]:
+        items = value if isinstance(value, list) else [value]
+        if len(items) > 64 or any(not (0 < len(v.strip()) <= 100) for v in items):
+            raise ValueError("values are 1-100 characters, at most 64 tags")
+        return [v.strip() for v in value] if isinstance(value, list) else value.strip()
+
+
 class _Outbound(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppliedCorrection(_Outbound):
+    """On an ``orders.classified`` record with cause ``corrected``: what a person changed."""
+
+    event_id: str
+    dimension: CorrectionDimension
+    value: str = Field(description="the corrected value (tags: comma-separated, sorted)")
+    decided: str = Field(description="the value before the correction")
+    decided_by: str = Field(
+        description="what had decided it: a rule (rule <id>), the thresholds, or an earlier"
+        " correction (correction by <person>)"
+    )
+    decided_version: str = Field(description="the rules version that decided it")
+    corrected_by: str
+    reason: str | None = None
 
 
 class ClassifiedOrder(_Outbound):
@@ -134,8 +186,9 @@ class ClassifiedOrder(_Outbound):
 
     order_id: str
     event_id: str = Field(description="event_id of the input event that caused this record")
-    cause: Literal["order-created", "status-changed", "reclassified"] = Field(
-        description="reclassified: a new rule set changed it (event_id is rules:<version>)"
+    cause: Literal["order-created", "status-changed", "reclassified", "corrected"] = Field(
+        description="reclassified: a new rule set changed it (event_id is rules:<version>);"
+        " corrected: a person corrected a dimension (see correction)"
     )
     occurred_at: datetime
     classified_at: datetime
@@ -162,6 +215,9 @@ class ClassifiedOrder(_Outbound):
     reasons: dict[str, str] = Field(
         description="per dimension, why it got its value; per fired rule (rule:<id>), the values"
         " that made it fire"
+    )
+    correction: AppliedCorrection | None = Field(
+        default=None, description="set on cause corrected: the correction applied"
     )
 
 

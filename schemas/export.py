@@ -19,6 +19,7 @@ from schemas.events import (
     FeedbackStatusChanged,
     Notification,
     OrderAction,
+    OrderCorrection,
     OrderCreated,
     ReportPublished,
     RulesPublished,
@@ -31,6 +32,7 @@ OUT_DIR = Path(__file__).parent / "json"
 EXPORTS: dict[str, type[BaseModel]] = {
     "orders.created.schema.json": OrderCreated,
     "orders.status-changed.schema.json": StatusChanged,
+    "orders.corrections.schema.json": OrderCorrection,
     "orders.classified.schema.json": ClassifiedOrder,
     "orders.notifications.schema.json": Notification,
     "orders.analytics.schema.json": AnalyticsWindow,
@@ -48,6 +50,7 @@ EXPORTS: dict[str, type[BaseModel]] = {
 INBOUND: tuple[type[BaseModel], ...] = (
     OrderCreated,
     StatusChanged,
+    OrderCorrection,
     FeedbackReceived,
     FeedbackStatusChanged,
     FeedbackCorrection,

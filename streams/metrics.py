@@ -37,6 +37,7 @@ class Metrics:
     reclassified: Counter
     reclassify_pending: Gauge
     sla_breaches: Counter
+    corrections: Counter
     escalations: Counter
     orders_expired: Counter
     out_of_order_events: Counter
@@ -200,6 +201,13 @@ class Metrics:
                 f"{p}sla_breaches",
                 "SLA deadlines missed (reminder sent), per SLA.",
                 ["sla"],
+                registry=registry,
+            ),
+            corrections=Counter(
+                f"{p}corrections",
+                "People's corrections of an order's classification, per dimension and what had"
+                " decided the value (a rule id, thresholds, or 'a person'; never a person's id).",
+                ["dimension", "decided_by"],
                 registry=registry,
             ),
             escalations=Counter(

@@ -60,6 +60,48 @@ class CountedOrder(BaseModel):
     customer: CustomerSnapshot
 
 
+#: What a person did or held, as the staff KPIs count it (``<app>-staff-events``).
+StaffKind = Literal[
+    # Order book: a status change made (``status``: the status moved to) ...
+    "status_change",
+    # ... the time the order spent in the hands of whoever moved it into ``status``
+    # (``seconds``), sent when it leaves that status ...
+    "held",
+    # ... an SLA step that fired while the order was in this person's hands ...
+    "sla_breach",
+    # ... a correction this person made (``dimension``), and one that overrode a value
+    # this person had set (``correction_received``).
+    "correction_made",
+    "correction_received",
+    # Feedback desk: the assignee's first response, the resolution (``seconds`` since the
+    # feedback arrived), and a reopen of a feedback this person had resolved.
+    "feedback_first_response",
+    "feedback_resolved",
+    "feedback_reopened",
+]
+
+
+class StaffEvent(BaseModel):
+    """One KPI fact about one person, keyed by ``person`` with our partitioner.
+
+    ``event_id`` is deterministic (the input event id, the kind and the person), so a
+    producer's re-send or a stage's replay is recognised by the staff agent and counted once.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    person: str
+    team: str | None = None
+    kind: StaffKind
+    #: The order or feedback id it is about.
+    subject: str
+    occurred_at: datetime
+    status: str | None = None
+    seconds: float | None = None
+    dimension: str | None = None
+
+
 class OrderState(BaseModel):
     """What the orders table keeps per order: current classification, recent events applied.
 
@@ -88,6 +130,10 @@ class OrderState(BaseModel):
     finished_at: float | None = None
     #: Event ids of parked status changes handled (applied or dead-lettered) on arrival.
     parked_handled: list[str] = Field(default_factory=list)
+    #: Who moved the order into its current status (``changed_by``): whose hands it is in.
+    holder: str | None = None
+    #: The staff events the last change sent, so a replay re-sends exactly those.
+    staff: list[StaffEvent] = Field(default_factory=list)
 
     @property
     def applied_event_ids(self) -> list[str]:
@@ -194,45 +240,3 @@ class FeedbackState(BaseModel):
     applied: dict[str, str] = Field(default_factory=dict)
     #: A person's category (feedback.corrections): routing followed it.
     corrected: FeedbackCorrection | None = None
-
-
-#: What a person did or held, as the staff KPIs count it (``<app>-staff-events``).
-StaffKind = Literal[
-    # Order book: a status change made (``status``: the status moved to) ...
-    "status_change",
-    # ... the time the order spent in the hands of whoever moved it into ``status``
-    # (``seconds``), sent when it leaves that status ...
-    "held",
-    # ... an SLA step that fired while the order was in this person's hands ...
-    "sla_breach",
-    # ... a correction this person made (``dimension``), and one that overrode a value
-    # this person had set (``correction_received``).
-    "correction_made",
-    "correction_received",
-    # Feedback desk: the assignee's first response, the resolution (``seconds`` since the
-    # feedback arrived), and a reopen of a feedback this person had resolved.
-    "feedback_first_response",
-    "feedback_resolved",
-    "feedback_reopened",
-]
-
-
-class StaffEvent(BaseModel):
-    """One KPI fact about one person, keyed by ``person`` with our partitioner.
-
-    ``event_id`` is deterministic (the input event id, the kind and the person), so a
-    producer's re-send or a stage's replay is recognised by the staff agent and counted once.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    event_id: str
-    person: str
-    team: str | None = None
-    kind: StaffKind
-    #: The order or feedback id it is about.
-    subject: str
-    occurred_at: datetime
-    status: str | None = None
-    seconds: float | None = None
-    dimension: str | None = None

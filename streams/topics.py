@@ -4,7 +4,7 @@
 
     orders.created ──ingest-created──> <app>-orders-by-customer (key: customer id)
         ──customer-history──> <app>-orders-enriched (key: order id) ─┐
-    orders.status-changed ───────────────────────────────────────────┤ order-book
+    orders.status-changed, orders.corrections ───────────────────────┤ order-book
         (misrouted ones: ──> <app>-status-rerouted, key: order id) ──┤
     orders.actions (people's acks and claims, from ordertriage notify) ─┤
     <app>-ticks (the worker's clock) ────────────────────────────────┘   │
@@ -38,6 +38,8 @@ from streams.settings import Settings
 
 CREATED = "orders.created"
 STATUS_CHANGED = "orders.status-changed"
+#: People's corrections of a classification, keyed by order id.
+CORRECTIONS = "orders.corrections"
 CLASSIFIED = "orders.classified"
 NOTIFICATIONS = "orders.notifications"
 ANALYTICS = "orders.analytics"
@@ -77,6 +79,7 @@ class Topics:
         s = settings
         self.created = topic(s.topic(CREATED), value_serializer="raw")
         self.status_changed = topic(s.topic(STATUS_CHANGED), value_serializer="raw")
+        self.corrections = topic(s.topic(CORRECTIONS), value_serializer="raw")
         self.actions = topic(s.topic(ACTIONS), value_serializer="raw")
         self.classified = topic(s.topic(CLASSIFIED), value_serializer="pydantic")
         self.notifications = topic(s.topic(NOTIFICATIONS), value_serializer="pydantic")
@@ -109,8 +112,9 @@ class Topics:
         # What people did (status changes, time holding an order, corrections, feedback
         # answered), re-keyed by person id for the staff KPIs (streams.agents.staff).
         self.staff_events = topic(s.internal_topic("staff-events"), value_serializer="staff_event")
-        # Status changes a producer put on another partition than their order's (librdkafka's
-        # default partitioner, null keys): re-keyed by order id, original bytes and source kept.
+        # Status changes and corrections a producer put on another partition than their
+        # order's (librdkafka's default partitioner, null keys): re-keyed by order id, the
+        # original bytes kept and the source (its topic says which of the two) in a header.
         self.status_rerouted = topic(s.internal_topic("status-rerouted"), value_serializer="raw")
         # The insight stage reads our own classified records back as bytes (one decode), with
         # its own clock for publishing the analytics windows it counts, and re-keys each
@@ -148,6 +152,7 @@ class Topics:
         self.order_stream = stream(
             self.enriched,
             self.status_changed,
+            self.corrections,
             self.status_rerouted,
             self.actions,
             self.ticks,
@@ -169,6 +174,7 @@ class Topics:
             for t in (
                 self.created,
                 self.status_changed,
+                self.corrections,
                 self.feedback_received,
                 self.feedback_status,
             )

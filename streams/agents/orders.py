@@ -17,6 +17,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from schemas.events import OrderAction, StatusChanged
+from streams.agents.corrections import Corrector
 from streams.agents.outputs import Outputs
 from streams.agents.parking import Parking
 from streams.agents.reclassify import Reclassify
@@ -31,7 +32,7 @@ from streams.classify.ledger import Seen, by_identity
 from streams.classify.lifecycle import InvalidTransition
 from streams.classify.notify import newly_fired
 from streams.kafka.partitioning import ADVICE, Pattern
-from streams.records import EnrichedOrder, FeedbackCase, OrderState, Source, Tick
+from streams.records import EnrichedOrder, FeedbackCase, OrderState, Source, StaffEvent, Tick
 from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
 
 log = logging.getLogger("ordertriage.orders")
@@ -44,9 +45,11 @@ class OrderBook:
         self.timers = Timers(w)
         self.parking = Parking(w, self.apply_status)
         self.reclassify = Reclassify(w, self.timers)
+        self.corrector = Corrector(w, self.outputs, self.timers, self.rerouted_elsewhere)
         t = w.topics
         self.enriched = t.enriched.get_topic_name()
         self.status = t.status_changed.get_topic_name()
+        self.corrections = t.corrections.get_topic_name()
         self.rerouted = t.status_rerouted.get_topic_name()
         self.actions = t.actions.get_topic_name()
         self.ticks = t.ticks.get_topic_name()
@@ -75,6 +78,10 @@ class OrderBook:
     async def dispatch(self, message: Message) -> None:
         if message.topic == self.enriched:
             await self.on_created(EnrichedOrder.model_validate_json(message.value), message.offset)
+        elif message.topic == self.corrections or (
+            message.topic == self.rerouted and origin_of(message).topic == self.corrections
+        ):
+            await self.corrector.on_correction(message)
         elif message.topic in (self.status, self.rerouted):
             await self.on_status(message)
         elif message.topic == self.actions:
@@ -138,7 +145,7 @@ class OrderBook:
         )
         if change is None:
             return
-        if message.topic == self.status and await self.rerouted_elsewhere(message, change):
+        if message.topic == self.status and await self.rerouted_elsewhere(message, change.order_id):
             return
         source = origin_of(message)  # a rerouted record carries where the user produced it
         await self.parking.catch_up(
@@ -240,31 +247,35 @@ class OrderBook:
         since = state.status_since or after.occurred_at
         clocks = sla.start(rules.slas, after.status, since, outcome.facts, state.clocks)
         state = state.model_copy(
-            update={"classification": after, "facts": facts, "notified": fired, "clocks": clocks}
+            update={
+                "classification": after,
+                "facts": facts,
+                "notified": fired,
+                "clocks": clocks,
+                "staff": [],
+            }
         )
         self.w.tables.orders[before.order_id] = state
         if state.partition is not None:
             self.timers.schedule(state.partition, before.order_id, state)
         await self.outputs.send(after, fired, None)
 
-    async def rerouted_elsewhere(self, message: Message, change: StatusChanged) -> bool:
-        """Re-key a status change its producer put on another partition than its order's.
+    async def rerouted_elsewhere(self, message: Message, order_id: str) -> bool:
+        """Re-key a status change (or correction) put on another partition than its order's.
 
         Its order's state lives on the partition of the order id (Kafka's default partitioner),
         so the change goes there through ``<app>-status-rerouted``, original bytes unchanged
         and its source in a header; records already in place pay one comparison and a hash.
         """
         w = self.w
-        pattern = w.routing.misrouted(
-            message.topic, message.key, message.partition, change.order_id
-        )
+        pattern = w.routing.misrouted(message.topic, message.key, message.partition, order_id)
         if pattern is None:
             return False
         w.metrics.misrouted_records.labels(topic=message.topic, pattern=pattern.value).inc()
         if pattern not in self.warned:
             self.warned.add(pattern)
             log.warning(
-                "%s: status changes on partitions other than their order id's (%s); re-keying"
+                "%s: records on partitions other than their order id's (%s); re-keying"
                 " them through %s (one internal hop). To avoid it upstream: %s",
                 message.topic,
                 pattern.value,
@@ -273,7 +284,7 @@ class OrderBook:
             )
         source = source_of(message)
         await w.topics.status_rerouted.send(
-            key=change.order_id.encode(),
+            key=order_id.encode(),
             value=message.value,
             headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
         )
@@ -328,6 +339,7 @@ class OrderBook:
         after = outcome.classification
         applied = state.with_applied(change.event_id, source, self.w.settings.dedupe_history)
         fired = newly_fired(before, after)
+        staff = handled(state, change, after.team)
         finished = rules.lifecycle.finished(after.status)
         clocks = (
             sla.start(rules.slas, after.status, change.occurred_at, outcome.facts, state.clocks)
@@ -343,18 +355,53 @@ class OrderBook:
                 "source_timestamp": source.timestamp,
                 "clocks": clocks,
                 "finished_at": (state.finished_at or time.time()) if finished else None,
+                "holder": change.changed_by or None,
+                "staff": staff,
             }
         )
         self.w.tables.orders[change.order_id] = state
         if state.partition is not None:
             self.timers.schedule(state.partition, change.order_id, state)
         await self.outputs.send(after, fired, before.status, source.timestamp)
+        await self.outputs.staff(staff)
 
     async def on_tick(self, tick: Tick, partition: int) -> None:
         """Timed work for one partition, run inside the stream so writes have a partition."""
         await self.parking.expire(partition, tick.now)
         await self.reclassify.sweep(partition, tick, self.outputs.send)
         await self.timers.fire(partition, tick.now)
+
+
+def handled(state: OrderState, change: StatusChanged, team: str | None) -> list[StaffEvent]:
+    """The staff events of a status change: who made it, and how long the order had been in
+    the hands of whoever moved it into the status it leaves."""
+    out = []
+    if state.holder is not None and state.status_since is not None:
+        out.append(
+            StaffEvent(
+                event_id=f"{change.event_id}:held:{state.holder}",
+                person=state.holder,
+                team=state.classification.team,
+                kind="held",
+                subject=change.order_id,
+                occurred_at=change.occurred_at,
+                status=state.classification.status.value,
+                seconds=max(0.0, (change.occurred_at - state.status_since).total_seconds()),
+            )
+        )
+    if change.changed_by:
+        out.append(
+            StaffEvent(
+                event_id=f"{change.event_id}:status_change:{change.changed_by}",
+                person=change.changed_by,
+                team=team,
+                kind="status_change",
+                subject=change.order_id,
+                occurred_at=change.occurred_at,
+                status=change.to_status.value,
+            )
+        )
+    return out
 
 
 def register(w: Worker) -> OrderBook:

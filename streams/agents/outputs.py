@@ -8,7 +8,7 @@ from schemas.events import ClassifiedOrder, Status
 from streams.app import Worker
 from streams.classify import analytics
 from streams.classify.notify import notifications
-from streams.records import OrderState
+from streams.records import OrderState, StaffEvent
 
 
 class Outputs:
@@ -43,6 +43,11 @@ class Outputs:
             await topics.notifications.send(key=after.order_id.encode(), value=notification)
             metrics.notifications.labels(kind=notification.kind).inc()
 
+    async def staff(self, events: list[StaffEvent]) -> None:
+        """What people did, to the staff KPIs (keyed by person: one worker owns each)."""
+        for event in events:
+            await self.w.topics.staff_events.send(key=event.person.encode(), value=event)
+
     async def resend_last(
         self, state: OrderState, event_id: str, previous_status: Status | None
     ) -> None:
@@ -54,3 +59,4 @@ class Outputs:
             await self.send(
                 state.classification, state.notified, previous_status, state.source_timestamp
             )
+            await self.staff(state.staff)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from schemas.events import Notification
 from streams.app import Worker
 from streams.classify import sla
-from streams.records import OrderState
+from streams.records import OrderState, StaffEvent
 
 log = logging.getLogger("ordertriage.timers")
 
@@ -81,6 +81,8 @@ class Timers:
             orders[order_id] = state
             for step, note in due:
                 await self._send(note, step)
+                if step == 0 and state.holder is not None:
+                    await self._breach(state, note)
             self.schedule(partition, order_id, state)
 
     async def _send(self, note: Notification, step: int) -> None:
@@ -91,6 +93,21 @@ class Timers:
             metrics.sla_breaches.labels(sla=note.rule_id or "").inc()
         else:
             metrics.escalations.labels(level=str(step)).inc()
+
+    async def _breach(self, state: OrderState, note: Notification) -> None:
+        """An SLA missed while the order was in someone's hands counts in their KPIs."""
+        holder = state.holder
+        assert holder is not None
+        event = StaffEvent(
+            event_id=f"{note.notification_id}:sla_breach:{holder}",
+            person=holder,
+            team=state.classification.team,
+            kind="sla_breach",
+            subject=state.classification.order_id,
+            occurred_at=note.created_at,
+            status=state.classification.status.value,
+        )
+        await self.w.topics.staff_events.send(key=holder.encode(), value=event)
 
     def observe(self, owned: set[int]) -> None:
         """Gauges of open orders per status, their oldest age, and overdue orders (read-only)."""

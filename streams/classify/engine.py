@@ -13,12 +13,21 @@ from decimal import Decimal
 from typing import Literal
 
 import streams.classify.dimensions as dimensions
-from schemas.events import ClassifiedOrder, Priority, Status, StatusChanged
+from schemas.events import (
+    ClassifiedOrder,
+    CustomerSegment,
+    OrderCorrection,
+    Priority,
+    Status,
+    StatusChanged,
+    ValueTier,
+)
 from streams.classify.conditions import Fact, evaluate, holds
+from streams.classify.corrections import Override, applied, override
 from streams.classify.facts import OrderFacts
 from streams.classify.rules import RuleSet
 
-Cause = Literal["order-created", "status-changed", "reclassified"]
+Cause = Literal["order-created", "status-changed", "reclassified", "corrected"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,8 @@ class Outcome:
     facts: dict[str, Fact] = field(default_factory=dict)
     trace: list[Decision] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)
+    #: Per correctable dimension, what decided its value (a rule, thresholds, a correction).
+    decided_by: dict[str, str] = field(default_factory=dict)
 
 
 def classify(
@@ -55,6 +66,7 @@ def classify(
 ) -> Outcome:
     """``as_of`` is the time facts like ``age_hours`` are taken at: the event's time for
     events (so a replay decides the same), the sweep's time for re-evaluations."""
+    fix = facts.corrections
     types, primary, primary_reason = dimensions.product_types(facts.items, rules)
     tier, tier_reason = dimensions.value_tier(facts.total_amount, facts.currency, rules)
     segment, segment_reason = dimensions.segment(
@@ -64,12 +76,39 @@ def classify(
         currency=facts.currency,
         rules=rules,
     )
+    by = {
+        "primary_product_type": "product_types",
+        "value_tier": "value_tiers",
+        "customer_segment": "vip thresholds and history",
+    }
+    # A person's value replaces what the rules decide; what follows (the priority matrix,
+    # rule conditions) sees the corrected value, as it would had the rules decided it.
+    if (o := fix.get("primary_product_type")) is not None:
+        primary, primary_reason, by["primary_product_type"] = (
+            str(o.value),
+            o.why(primary_reason),
+            _by(o),
+        )
+        types = sorted({*types, primary})
+    if (o := fix.get("value_tier")) is not None:
+        tier, tier_reason, by["value_tier"] = ValueTier(str(o.value)), o.why(tier_reason), _by(o)
+    if (o := fix.get("customer_segment")) is not None:
+        segment = CustomerSegment(str(o.value))
+        segment_reason, by["customer_segment"] = o.why(segment_reason), _by(o)
     prio, prio_reason = dimensions.priority(tier, segment, rules)
     tags: list[str] = []
     tag_by: dict[str, str] = {}
     team: str | None = None
     fired: dict[str, str] = {}
     prio_by, team_by = "priority_matrix", ""
+    fixed_prio, fixed_tags, fixed_team = fix.get("priority"), fix.get("tags"), fix.get("team")
+    if fixed_prio is not None:
+        prio, prio_by = Priority(str(fixed_prio.value)), _by(fixed_prio)
+    if fixed_tags is not None:
+        tags = list(fixed_tags.value)
+        tag_by = dict.fromkeys(tags, _by(fixed_tags))
+    if fixed_team is not None:
+        team, team_by = str(fixed_team.value), _by(fixed_team)
     known: dict[str, Fact] = {
         "amount": facts.total_amount,
         "currency": facts.currency,
@@ -97,20 +136,30 @@ def classify(
             continue
         act = rule.then
         fired[rule.id] = "; ".join(evaluate(condition, now_known)[1])
+        # The rules still fire (their notifications go out); a corrected dimension keeps
+        # the person's value.
         for tag in act.tags:
-            if tag not in tag_by:
+            if tag not in tag_by and fixed_tags is None:
                 tags.append(tag)
-                tag_by[tag] = rule.id
-        if act.priority is not None and act.priority != prio:
+                tag_by[tag] = f"rule {rule.id}"
+        if fixed_prio is None and act.priority is not None and act.priority != prio:
             prio, prio_by = act.priority, f"rule {rule.id}"
             prio_reason += f"; set to {prio.value} by rule {rule.id}"
-        if act.raise_priority is not None and _urgency(act.raise_priority) > _urgency(prio):
+        if (
+            fixed_prio is None
+            and act.raise_priority is not None
+            and _urgency(act.raise_priority) > _urgency(prio)
+        ):
             prio, prio_by = act.raise_priority, f"rule {rule.id}"
             prio_reason += f"; raised to {prio.value} by rule {rule.id}"
-        if act.team is not None:
+        if fixed_team is None and act.team is not None:
             team, team_by = act.team, f"rule {rule.id}"
     tags.sort()
-    tag_reason = "; ".join(f"{t}: rule {tag_by[t]}" for t in tags) or "no tag rule fired"
+    tag_reason = "; ".join(f"{t}: {tag_by[t]}" for t in tags) or "no tag rule fired"
+    if fixed_prio is not None:
+        prio_reason = fixed_prio.why(prio_reason)
+    if fixed_tags is not None:
+        tag_reason = fixed_tags.why("not applied")
     reasons = {
         "product_type": primary_reason,
         "customer_type": f"customer.type is {facts.customer_type.value}",
@@ -120,6 +169,7 @@ def classify(
         "tags": tag_reason,
         "priority": prio_reason,
         **({"team": f"routed to {team} by {team_by}"} if team else {}),
+        **({"team": fixed_team.why("not applied")} if fixed_team is not None else {}),
         **{f"rule:{rule_id}": why for rule_id, why in fired.items()},
     }
     record = ClassifiedOrder(
@@ -149,12 +199,12 @@ def classify(
         reasons=reasons,
     )
     final = {**known, "priority": prio.value, "tags": tuple(tags)}
-    if not explain:
-        return Outcome(record, final)
-    by = {"priority": prio_by, "team": team_by or "-"}
+    by["priority"], by["team"] = prio_by, team_by or "-"
     by["tags"] = ", ".join(sorted(set(tag_by.values()))) or "-"
+    if not explain:
+        return Outcome(record, final, decided_by=by)
     trace = _trace(record, facts, rules, by)
-    return Outcome(record, final, trace, {k: _text(v) for k, v in known.items()})
+    return Outcome(record, final, trace, {k: _text(v) for k, v in known.items()}, by)
 
 
 def _trace(
@@ -172,19 +222,21 @@ def _trace(
         Decision(
             "product_type",
             record.primary_product_type,
-            "product_types mapping / item types",
+            _or_person(by, "primary_product_type", "product_types mapping / item types"),
             reasons["product_type"],
         ),
         Decision(
             "value_tier",
             record.value_tier.value,
-            f"{tier_source} (high {tiers.high}, medium {tiers.medium})",
+            _or_person(
+                by, "value_tier", f"{tier_source} (high {tiers.high}, medium {tiers.medium})"
+            ),
             reasons["value_tier"],
         ),
         Decision(
             "customer_segment",
             record.customer_segment.value,
-            "vip thresholds and history",
+            _or_person(by, "customer_segment", "vip thresholds and history"),
             reasons["customer_segment"],
         ),
         Decision("priority", record.priority.value, by["priority"], reasons["priority"]),
@@ -309,6 +361,15 @@ def _decided(c: ClassifiedOrder) -> tuple[object, ...]:
     )
 
 
+def _or_person(by: dict[str, str], dimension: str, rules_said: str) -> str:
+    decided = by.get(dimension, "")
+    return decided if decided.startswith("correction by") else rules_said
+
+
+def _by(o: Override) -> str:
+    return f"correction by {o.by}"
+
+
 def _hours(start: datetime, end: datetime) -> Decimal:
     return (Decimal((end - start).total_seconds()) / 3600).quantize(Decimal("0.01"))
 
@@ -321,3 +382,52 @@ def _text(value: Fact) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def correct(
+    current: ClassifiedOrder,
+    facts: OrderFacts,
+    correction: OrderCorrection,
+    rules: RuleSet,
+    *,
+    now: datetime,
+) -> tuple[Outcome, OrderFacts]:
+    """The order with a person's ``correction`` applied, and the facts that now keep it.
+
+    The record (cause ``corrected``) says what the value was, what had decided it (a rule,
+    the thresholds, or an earlier correction) and who corrected it; the returned facts make
+    every later classification of the order keep the person's value.
+    """
+    dimension = correction.dimension.value
+    status_reason = current.reasons.get("status", "")
+    standing = classify(
+        facts,
+        current.status,
+        rules,
+        cause="corrected",
+        event_id=correction.event_id,
+        occurred_at=correction.occurred_at,
+        now=now,
+        status_reason=status_reason,
+        as_of=correction.occurred_at,
+    )
+    decided_by = standing.decided_by[dimension]
+    if current.rules_version != rules.version and not decided_by.startswith("correction by"):
+        decided_by = f"{decided_by} (rules {rules.version})"
+    fixed = {**facts.corrections, dimension: override(correction)}
+    kept = facts.model_copy(update={"corrections": fixed})
+    fresh = classify(
+        kept,
+        current.status,
+        rules,
+        cause="corrected",
+        event_id=correction.event_id,
+        occurred_at=correction.occurred_at,
+        now=now,
+        status_reason=status_reason,
+        as_of=correction.occurred_at,
+    )
+    record = fresh.classification.model_copy(
+        update={"correction": applied(current, decided_by, correction)}
+    )
+    return Outcome(record, fresh.facts, decided_by=fresh.decided_by), kept

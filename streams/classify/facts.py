@@ -12,6 +12,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import CustomerType, Item, OrderCreated
+from streams.classify.corrections import Override
 from streams.classify.customers import CustomerSnapshot
 
 
@@ -33,6 +34,8 @@ class OrderFacts(BaseModel):
     items: list[Item]
     #: Feedback ids of complaints about this order (linked by the feedback intake).
     complaints: list[str] = Field(default_factory=list)
+    #: People's corrections by dimension (``orders.corrections``): applied over the rules.
+    corrections: dict[str, Override] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, event: OrderCreated, customer: CustomerSnapshot) -> OrderFacts:

@@ -125,6 +125,7 @@ class Outputs:
     by_customer: AsyncMock
     enriched: AsyncMock
     status_rerouted: AsyncMock
+    staff_events: AsyncMock
     classified: AsyncMock
     notifications: AsyncMock
     analytics: AsyncMock

@@ -19,8 +19,7 @@ from schemas.events import ClassifiedOrder, OrderCorrection
 from streams.agents.outputs import Outputs
 from streams.agents.timers import Timers
 from streams.app import Worker
-from streams.classify import corrections, sla
-from streams.classify.dimensions import item_type
+from streams.classify import accuracy, corrections, sla
 from streams.classify.engine import correct
 from streams.classify.ledger import Seen, by_identity
 from streams.classify.notify import newly_fired
@@ -84,8 +83,7 @@ class Corrector:
                 "InvalidCorrection",
             )
             return
-        order_types = sorted({item_type(i, rules.product_types) for i in facts.items})
-        problem = corrections.check(correction, rules, order_types)
+        problem = corrections.check(correction, rules, facts.items)
         if problem is not None:
             await refuse("invalid_correction", problem, "InvalidCorrection")
             return
@@ -114,17 +112,10 @@ class Corrector:
             self.timers.schedule(state.partition, correction.order_id, state)
         applied = after.correction
         w.metrics.corrections.labels(
-            dimension=applied.dimension.value, decided_by=decider(applied.decided_by)
+            dimension=applied.dimension.value, decided_by=accuracy.decider(applied.decided_by)
         ).inc()
         await self.outputs.send(after, fired, None, source.timestamp)
         await self.outputs.staff(staff)
-
-
-def decider(decided_by: str) -> str:
-    """``decided_by`` as a metric label: a rule id or what decided, never a person's id."""
-    if corrections.corrected_by(decided_by) is not None:
-        return "a person"
-    return decided_by.split(" (rules ")[0]
 
 
 def received(after: ClassifiedOrder, correction: OrderCorrection) -> list[StaffEvent]:

@@ -77,6 +77,7 @@ class Insight:
             return None
         if record.cause != "reclassified":  # a rule switch is no event: counts keep values
             self.count(record, partition, offset)
+        if record.cause in ("order-created", "status-changed"):  # corrections: accuracy only
             self.count_in_windows(record, partition, offset, message.timestamp)
         if seen is Seen.FIRST:
             orders[record.order_id] = state.index(before, record, partition, offset)

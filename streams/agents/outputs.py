@@ -30,7 +30,7 @@ class Outputs:
         metrics, topics = self.w.metrics, self.w.topics
         now = datetime.now(UTC)
         await topics.classified.send(key=after.order_id.encode(), value=after, timestamp=timestamp)
-        if after.cause != "reclassified":  # the mix counts events, as the analytics windows do
+        if after.cause in ("order-created", "status-changed"):  # events, as the windows count
             for dimension, value in analytics.contributions(after):
                 metrics.orders_classified.labels(dimension=dimension, value=value).inc()
             metrics.event_time_lag_seconds.labels(topic=after.cause).observe(

@@ -20,10 +20,12 @@ from schemas.events import (
     ClassifiedOrder,
     CorrectionDimension,
     CustomerSegment,
+    Item,
     OrderCorrection,
     Priority,
     ValueTier,
 )
+from streams.classify.dimensions import item_type
 from streams.classify.rules import RuleSet
 
 D = CorrectionDimension
@@ -50,7 +52,7 @@ class Override(BaseModel):
         return f"corrected to {self.shown or '-'} by {self.by}{reason} (the rules: {rules_said})"
 
 
-def vocabulary(dimension: CorrectionDimension, rules: RuleSet, order_types: list[str]) -> set[str]:
+def vocabulary(dimension: CorrectionDimension, rules: RuleSet, items: list[Item]) -> set[str]:
     """The values a person may give ``dimension`` under ``rules``.
 
     Product types: the rule set's mappings and the order's own item types; tags and teams:
@@ -63,19 +65,21 @@ def vocabulary(dimension: CorrectionDimension, rules: RuleSet, order_types: list
     if dimension is D.CUSTOMER_SEGMENT:
         return {s.value for s in CustomerSegment}
     if dimension is D.PRIMARY_PRODUCT_TYPE:
-        return {m.type for m in rules.product_types} | set(order_types)
+        return {m.type for m in rules.product_types} | {
+            item_type(i, rules.product_types) for i in items
+        }
     if dimension is D.TAGS:
         return {tag for rule in rules.rules for tag in rule.then.tags}
     return {r.then.team for r in rules.rules if r.then.team} | set(rules.feedback.routing.teams)
 
 
-def check(correction: OrderCorrection, rules: RuleSet, order_types: list[str]) -> str | None:
+def check(correction: OrderCorrection, rules: RuleSet, items: list[Item]) -> str | None:
     """Why ``correction`` cannot be applied (the dead-letter reason), or None."""
     dimension, value = correction.dimension, correction.value
     if (dimension is D.TAGS) != isinstance(value, list):
         shape = "a list of tags" if dimension is D.TAGS else "one value, not a list"
         return f"{dimension.value}: the value must be {shape}"
-    known = vocabulary(dimension, rules, order_types)
+    known = vocabulary(dimension, rules, items)
     given = value if isinstance(value, list) else [value]
     unknown = sorted(set(given) - known)
     if unknown:

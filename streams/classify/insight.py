@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import streams.classify.breakdowns as breakdowns
 from schemas.events import ClassifiedOrder, StatusCategory
+from streams.classify import accuracy
 
 BUCKET_SECONDS = 900
 #: Buckets older than this are dropped: the longest window is 7 days.
@@ -123,8 +124,11 @@ def bucket_start(when: datetime) -> int:
 
 
 def contributions(record: ClassifiedOrder) -> list[tuple[str, str]]:
+    """The cells a record counts in: a correction only in accuracy's (``accuracy``)."""
+    if record.cause == "corrected":
+        return accuracy.contributions(record)
     dims = breakdowns.STATUS_CHANGE if record.cause == "status-changed" else DIMENSIONS
-    return [(d, breakdowns.value(record, d)) for d in dims]
+    return [(d, breakdowns.value(record, d)) for d in dims] + accuracy.contributions(record)
 
 
 def count(bucket: Bucket, record: ClassifiedOrder, offset: int) -> Bucket:

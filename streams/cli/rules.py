@@ -14,7 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from schemas.codec import DecodeError, decode
-from schemas.events import OrderCreated, StatusChanged
+from schemas.events import OrderCorrection, OrderCreated, StatusChanged
 from streams.classify.backtest import RulesDiff, diff, replay
 from streams.classify.rules import RuleSet, RuleSetError
 from streams.settings import get_settings
@@ -127,10 +127,17 @@ def _events_from_topics(topics: tuple[str, ...]) -> Iterator[bytes]:
     yield from asyncio.run(read_all(get_settings().bootstrap, list(topics)))
 
 
-def _decoded(raw: Iterator[bytes], skipped: list[str]) -> Iterator[OrderCreated | StatusChanged]:
+Replayed = OrderCreated | StatusChanged | OrderCorrection
+
+
+def _decoded(raw: Iterator[bytes], skipped: list[str]) -> Iterator[Replayed]:
     for value in raw:
-        model: type[OrderCreated] | type[StatusChanged] = (
-            OrderCreated if b'"order"' in value else StatusChanged
+        model: type[Replayed] = (
+            OrderCreated
+            if b'"order"' in value
+            else OrderCorrection
+            if b'"corrected_by"' in value
+            else StatusChanged
         )
         try:
             yield decode(model, value)
@@ -144,7 +151,7 @@ def _decoded(raw: Iterator[bytes], skipped: list[str]) -> Iterator[OrderCreated 
 @click.option(
     "--events",
     type=click.Path(exists=True, dir_okay=False),
-    help="JSON lines of orders.created / orders.status-changed values",
+    help="JSON lines of orders.created / .status-changed (/ .corrections, to score) values",
 )
 @click.option("--topic", "topics", multiple=True, help="read these topics from the beginning")
 @click.option("--json", "as_json", is_flag=True, help="print the diff as JSON")
@@ -198,6 +205,18 @@ def _print_diff(result: RulesDiff, skipped: int) -> None:
         shown,
     )
     console.print(table)
+    score = result.corrections
+    if score is not None:
+        console.print(
+            f"against {score.corrections} corrections on {score.reviewed_orders} reviewed"
+            f" orders: old rules right on {score.old_right}, new on {score.new_right};"
+            f" the new rules fix [green]{score.fixed}[/] and break [red]{score.broken}[/]"
+            " decisions people corrected or confirmed"
+        )
+        for label, changes in (("fixed", score.examples_fixed), ("broken", score.examples_broken)):
+            if changes:
+                shown = "; ".join(f"{c.order_id}: {c.old} -> {c.new}" for c in changes)
+                console.print(f"  {label}: {shown}")
 
 
 @click.command()

@@ -18,6 +18,7 @@ from faust import web
 
 from schemas.events import ClassifiedOrder
 from streams.app import Worker
+from streams.classify import accuracy
 from streams.classify import insight as state
 from streams.web.common import error, gather, money, owned, ready
 
@@ -86,6 +87,43 @@ def register(w: Worker) -> None:
                     {"value": v, "count": c.count, "amounts": money(c.amounts)}
                     for v, c in merged.items()
                 ],
+            }
+        )
+
+    @app.page("/accuracy")
+    async def accuracy_view(self: web.View, request: web.Request) -> web.Response:
+        """Share of the rules' decisions people corrected, per dimension, rule and version."""
+        window = request.query.get("window", "last_7_days")
+        if window not in get_args(state.Window):
+            return error(self, 400, f"window must be one of {list(get_args(state.Window))}")
+        if not ready(w):
+            return error(self, 503, "rebalancing or recovering; retry shortly")
+        since, until = state.window_bounds(
+            cast(state.Window, window), datetime.now(UTC), settings.timezone
+        )
+        owned_now = owned(w)
+        buckets = [b for b in tables.insight_buckets.values() if b.partition in owned_now]
+        counts = {
+            name: {v: c.count for v, c in state.totals(buckets, name, since, until).items()}
+            for name in accuracy.CELLS
+        }
+        local = {"partitions": sorted(owned_now), "counts": counts}
+        if request.query.get("scope") == "local":
+            return self.json(local)
+        shares = await gather(w, request, local)
+        if shares is None:
+            return error(self, 503, "not every partition answered; retry shortly")
+        merged: dict[str, dict[str, int]] = {name: {} for name in accuracy.CELLS}
+        for share in shares:
+            for name, values in share["counts"].items():
+                for v, n in values.items():
+                    merged[name][v] = merged[name].get(v, 0) + n
+        return self.json(
+            {
+                "window": window,
+                "from": since.isoformat(),
+                "to": until.isoformat(),
+                **accuracy.summary(merged),
             }
         )
 

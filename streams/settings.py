@@ -1,8 +1,8 @@
 """Every setting of ordertriage, read from environment variables into one typed object.
 
 Variables are prefixed ``ORDERTRIAGE_`` except the broker address, which follows the launcher's
-own names (``KAFKA_BOOTSTRAP``, ``KAFKA_PORT``). The README's configuration table is generated
-from this class (``python -m streams.settings``), so the two cannot drift apart.
+own names (``KAFKA_BOOTSTRAP``, ``KAFKA_PORT``). The configuration table (docs/configuration.md)
+is generated from this class (``python -m streams.settings``), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ def get_settings() -> Settings:
 
 
 def markdown_table() -> str:
-    """The README's configuration table."""
+    """The configuration table of docs/configuration.md."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias

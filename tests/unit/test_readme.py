@@ -26,7 +26,8 @@ LINK = re.compile(r"!?\[[^\]]*\]\((?!https?://|mailto:)([^)#\s]*)(?:#([^)\s]*))?
 
 
 def test_configuration_table_is_the_settings_output() -> None:
-    assert markdown_table() in README, "run `python -m streams.settings` and paste the table"
+    page = (DOCS / "configuration.md").read_text()
+    assert markdown_table() in page, "run `python -m streams.settings`, paste the table there"
 
 
 def test_status_table_matches_the_state_machine() -> None:

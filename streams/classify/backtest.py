@@ -48,7 +48,7 @@ class Replay:
         if isinstance(event, OrderCreated):
             self._created(event)
         elif isinstance(event, OrderCorrection):
-            self.corrections[(event.order_id, event.dimension.value)] = override(event).shown or "-"
+            self._correction(event)
         else:
             self._status(event)
 

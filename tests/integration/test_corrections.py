@@ -140,6 +140,6 @@ def test_corrections_override_stick_and_are_counted(
         check=True,
     )
     score = json.loads(out.stdout)["corrections"]
-    assert score["corrections"] == 4  # the latest per order and dimension: SO-0, -1, -2, -3
+    assert score["corrections"] == 4, score  # the latest per order and dimension: SO-0..3
     assert score["fixed"] == 1  # SO-1's tier
     assert score["new_right"] == score["old_right"] + 1

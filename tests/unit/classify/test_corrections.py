@@ -152,6 +152,7 @@ def test_rules_diff_scores_the_new_rules_against_corrections() -> None:
     events += [
         fix("value_tier", "medium", order_id="SO-0", n=1),
         fix("value_tier", "medium", order_id="SO-1", n=2),
+        fix("tags", ["nonsense"], order_id="SO-1", n=3),  # the worker refuses it: not scored
     ]
     lower = RuleSet.from_text(
         default_text().replace(
@@ -162,6 +163,7 @@ def test_rules_diff_scores_the_new_rules_against_corrections() -> None:
     score = diff(old, new).corrections
     assert score is not None
     assert (score.corrections, score.reviewed_orders) == (2, 2)
+    assert old.refused == 1
     assert (score.old_right, score.new_right) == (0, 1)  # 700 is medium now, 500 still low
     assert score.fixed == 1
     # SO-1 became medium: its priority follows the tier, a dimension people left alone.

@@ -47,7 +47,7 @@ class Tables:
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
         )
-        # Written by the feedback desk (streams.agents.feedback), keyed by feedback id; the load
+        # Written by the feedback desk (streams.agents.feedback_desk), keyed by feedback id; the load
         # by "<partition>/<team>" (each partition balances its own share: no key is written
         # from two partitions).
         self.feedback = table(

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.agents import created, customers, feedback, insight, orders, ticks
+from streams.agents import (
+    created,
+    customers,
+    feedback_desk,
+    feedback_intake,
+    insight,
+    orders,
+    ticks,
+)
 from streams.agents.created import Ingest
 from streams.agents.customers import CustomerHistory
-from streams.agents.feedback import Desk, Intake
+from streams.agents.feedback_desk import Desk
+from streams.agents.feedback_intake import Intake
 from streams.agents.insight import Insight
 from streams.agents.orders import OrderBook
 from streams.app import Worker
@@ -32,7 +41,7 @@ class Agents:
 
 def register(w: Worker) -> Agents:
     """Every agent, timer and task of a worker, on ``w.app``."""
-    intake, desk = feedback.register(w)
+    intake, desk = feedback_intake.register(w), feedback_desk.register(w)
     registered = Agents(
         ingest=created.register(w),
         customers=customers.register(w),

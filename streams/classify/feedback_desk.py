@@ -1,6 +1,6 @@
 """The feedback desk: who gets a classified feedback, its priority, and its response clocks.
 
-Pure: the agent (``streams.agents.feedback``) keeps the state in tables and calls these.
+Pure: the agent (``streams.agents.feedback_desk``) keeps the state in tables and calls these.
 
 Assignment is decided once per feedback and stored with it, so a replay or a rebalance finds
 the feedback assigned and never picks again. Team load (open items per member, the round-robin

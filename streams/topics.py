@@ -160,6 +160,8 @@ class Topics:
         self.feedback_stream = stream(
             self.feedback_cases, self.feedback_updates, self.feedback_ticks
         )
+        # The staff agent reads its facts as raw bytes too (one decode, in the agent).
+        self.staff_stream = stream(self.staff_events)
 
     @property
     def input_names(self) -> set[str]:

@@ -15,6 +15,7 @@ from streams.agents import (
     feedback_intake,
     insight,
     orders,
+    staff,
     ticks,
 )
 from streams.agents.created import Ingest
@@ -23,6 +24,7 @@ from streams.agents.feedback_desk import Desk
 from streams.agents.feedback_intake import Intake
 from streams.agents.insight import Insight
 from streams.agents.orders import OrderBook
+from streams.agents.staff import Staff
 from streams.app import Worker
 from streams.report import job
 
@@ -37,6 +39,7 @@ class Agents:
     insight: Insight
     feedback_intake: Intake
     feedback_desk: Desk
+    staff: Staff
 
 
 def register(w: Worker) -> Agents:
@@ -49,6 +52,7 @@ def register(w: Worker) -> Agents:
         insight=insight.register(w),
         feedback_intake=intake,
         feedback_desk=desk,
+        staff=staff.register(w),
     )
     ticks.register(w, registered.orders.timers, registered.orders.parking)
     job.register(w)

@@ -20,7 +20,7 @@ from schemas.events import FeedbackStatusChanged as StatusChange
 from streams.app import Worker
 from streams.classify import feedback_desk as desk
 from streams.classify.ledger import Seen, by_identity
-from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, Tick
+from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, StaffEvent, Tick
 from streams.runtime.deadletters import origin_of
 
 #: Status changes a feedback accepts in each status (reopened only after resolved).
@@ -117,6 +117,8 @@ class Desk:
         if seen is Seen.REPLAY:
             w.metrics.replayed_events.labels(topic=self.updates).inc()
             await self.publish(state, announce=False)
+            if update.change is not None:
+                await self.tell_staff(state, update.change)
             return
         if seen is Seen.DUPLICATE:
             await self.reject(
@@ -139,6 +141,32 @@ class Desk:
         w.tables.feedback[fid] = state
         self.schedule(state.partition, fid, state)
         await self.publish(state, announce=False)
+        await self.tell_staff(state, change)
+
+    async def tell_staff(self, state: FeedbackState, change: StatusChange) -> None:
+        """The staff KPI facts of an applied change, keyed by person (the same ids again on a
+        replay: the staff agent counts each once). Who resolved it is only certain while this
+        change is the feedback's latest, so a replayed reopen sends only then."""
+        latest = next(reversed(state.applied), None) == change.event_id
+        for credit in desk.credits(
+            change.status,
+            by=change.changed_by,
+            at=change.occurred_at,
+            received_at=state.received_at,
+            first_response=state.first_response_event == change.event_id,
+            resolver=state.resolved_by if latest else None,
+        ):
+            event = StaffEvent(
+                event_id=desk.staff_event_id(change.event_id, credit),
+                person=credit.person,
+                team=state.assignment.team,
+                kind=credit.kind,
+                subject=state.case.feedback_id,
+                occurred_at=change.occurred_at,
+                status=change.status.value,
+                seconds=credit.seconds,
+            )
+            await self.w.topics.staff_events.send(key=credit.person.encode(), value=event)
 
     async def on_correction(
         self, state: FeedbackState, correction: FeedbackCorrection, position: str, message: Message
@@ -190,13 +218,18 @@ class Desk:
         responded = change.status in (FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.RESPONDED)
         if responded and state.first_response_at is None:
             update["first_response_at"] = at
+            update["first_response_event"] = change.event_id
             w.metrics.feedback_first_response_seconds.observe(
                 max(0.0, (at - state.received_at).total_seconds())
             )
         if change.status is FeedbackStatus.RESOLVED:
             update["resolved_at"] = at
+            update["resolved_by"] = change.changed_by
         if change.status is FeedbackStatus.REOPENED:
+            # Kept: the reopen counts against the resolver (changed_by: states stored
+            # before resolved_by was kept).
             update["resolved_at"] = None
+            update["resolved_by"] = state.resolved_by or state.changed_by
         assignee, team = state.assignment.assignee, state.assignment.team
         if assignee is not None and team is not None:
             key = f"{state.partition}/{team}"

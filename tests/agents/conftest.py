@@ -133,6 +133,7 @@ class Outputs:
     feedback_cases: AsyncMock
     feedback_updates: AsyncMock
     feedback_classified: AsyncMock
+    staff_events: AsyncMock
 
     def kwargs(self, name: str) -> list[dict[str, Any]]:
         mock: AsyncMock = getattr(self, name)

@@ -207,6 +207,8 @@ class PersonKpis(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     person: str
+    #: The partition of ``<app>-staff-events`` the person is read from (views filter by it).
+    partition: int
     #: The team named by the person's latest fact that names one.
     team: str | None = None
     total: Tally = Field(default_factory=Tally)
@@ -282,7 +284,7 @@ def step(
     if seen is Seen.FIRST:
         return Step(
             seen,
-            count_person(person, name, fact, offset),
+            count_person(person, name, partition, fact, offset),
             count_team(team, partition, fact, offset),
         )
     if seen is Seen.REPLAY and person is not None and person.applied.get(fact.event_id) == offset:
@@ -302,13 +304,16 @@ def _days(days: dict[str, Tally], fact: Fact) -> dict[str, Tally]:
     return dict(sorted(kept.items()))
 
 
-def count_person(person: PersonKpis | None, name: str, fact: Fact, offset: int) -> PersonKpis:
+def count_person(
+    person: PersonKpis | None, name: str, partition: int, fact: Fact, offset: int
+) -> PersonKpis:
     """The person after a fact ``verdict`` said is FIRST."""
-    before = person or PersonKpis(person=name)
+    before = person or PersonKpis(person=name, partition=partition)
     recent = list(before.applied.items())[-(KEEP_EVENTS - 1) :]
     last_at = before.last_at
     return PersonKpis(
         person=name,
+        partition=partition,
         team=fact.team or before.team,
         total=before.total.add(fact),
         days=_days(before.days, fact),
@@ -361,19 +366,19 @@ def headline(t: Tally) -> dict[str, float | int | None]:
     return {
         "orders_handled": t.status_changes,
         "hold_count": hold.n,
-        "hold_median_seconds": _round(hold.quantile(0.5)),
-        "hold_p90_seconds": _round(hold.quantile(0.9)),
+        "hold_median_seconds": rounded(hold.quantile(0.5)),
+        "hold_p90_seconds": rounded(hold.quantile(0.9)),
         "sla_breaches": t.sla_breaches,
         "corrections_made": sum(t.corrections_made.values()),
         "corrections_received": sum(t.corrections_received.values()),
         "first_responses": t.first_response.n,
-        "first_response_median_seconds": _round(t.first_response.quantile(0.5)),
+        "first_response_median_seconds": rounded(t.first_response.quantile(0.5)),
         "resolved": t.resolution.n,
-        "resolution_median_seconds": _round(t.resolution.quantile(0.5)),
+        "resolution_median_seconds": rounded(t.resolution.quantile(0.5)),
         "reopened": t.reopened,
         "reopen_rate": None if t.reopen_rate is None else round(t.reopen_rate, 4),
     }
 
 
-def _round(value: float | None) -> float | None:
+def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)

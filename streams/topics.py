@@ -56,6 +56,8 @@ FEEDBACK_RECEIVED = "feedback.received"
 FEEDBACK_STATUS = "feedback.status-changed"
 FEEDBACK_CORRECTIONS = "feedback.corrections"
 FEEDBACK_CLASSIFIED = "feedback.classified"
+#: Internal (``<app>-staff-events``): also read by the report for its staff KPI section.
+STAFF_EVENTS = "staff-events"
 
 
 class Topics:
@@ -108,7 +110,7 @@ class Topics:
         self.ticks = topic(s.internal_topic("ticks"), value_serializer="tick")
         # What people did (status changes, time holding an order, corrections, feedback
         # answered), re-keyed by person id for the staff KPIs (streams.agents.staff).
-        self.staff_events = topic(s.internal_topic("staff-events"), value_serializer="staff_event")
+        self.staff_events = topic(s.internal_topic(STAFF_EVENTS), value_serializer="staff_event")
         # Status changes a producer put on another partition than their order's (librdkafka's
         # default partitioner, null keys): re-keyed by order id, original bytes and source kept.
         self.status_rerouted = topic(s.internal_topic("status-rerouted"), value_serializer="raw")

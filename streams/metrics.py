@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.classify.staff import BOUNDS as STAFF_BUCKETS
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400)
 
@@ -49,6 +51,13 @@ class Metrics:
     backpressure_waiting_records: Gauge
     inputs_held: Gauge
     input_holds: Counter
+    staff_status_changes: Counter
+    staff_hold_seconds: Histogram
+    staff_sla_breaches: Counter
+    staff_corrections_made: Counter
+    staff_corrections_received: Counter
+    staff_feedback_seconds: Histogram
+    staff_feedback_reopened: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -266,6 +275,52 @@ class Metrics:
             input_holds=Counter(
                 f"{p}input_holds",
                 "Times input topics were held for backed-up internal topics (backpressure).",
+                registry=registry,
+            ),
+            # Staff KPIs per team only: a person's id is never a label (docs/staff.md).
+            staff_status_changes=Counter(
+                f"{p}staff_status_changes",
+                "Order status changes people made (orders handled), per team.",
+                ["team"],
+                registry=registry,
+            ),
+            staff_hold_seconds=Histogram(
+                f"{p}staff_hold_seconds",
+                "Time an order spent in one person's hands in a status, per team and status.",
+                ["team", "status"],
+                buckets=STAFF_BUCKETS,
+                registry=registry,
+            ),
+            staff_sla_breaches=Counter(
+                f"{p}staff_sla_breaches",
+                "SLA steps that fired while an order was in a person's hands, per team.",
+                ["team"],
+                registry=registry,
+            ),
+            staff_corrections_made=Counter(
+                f"{p}staff_corrections_made",
+                "Classification corrections people made, per team and dimension.",
+                ["team", "dimension"],
+                registry=registry,
+            ),
+            staff_corrections_received=Counter(
+                f"{p}staff_corrections_received",
+                "Corrections overriding a value a person had set, per team and dimension.",
+                ["team", "dimension"],
+                registry=registry,
+            ),
+            staff_feedback_seconds=Histogram(
+                f"{p}staff_feedback_seconds",
+                "From a feedback's arrival to a person's first response or resolution, per"
+                " team and step.",
+                ["team", "step"],
+                buckets=STAFF_BUCKETS,
+                registry=registry,
+            ),
+            staff_feedback_reopened=Counter(
+                f"{p}staff_feedback_reopened",
+                "Resolved feedback reopened, counted against the resolver's team.",
+                ["team"],
                 registry=registry,
             ),
         )

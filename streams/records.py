@@ -235,6 +235,10 @@ class FeedbackState(BaseModel):
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
     changed_by: str | None = None
+    #: The status change that was the first response, and who resolved it last (kept through
+    #: a reopen): what the staff KPIs are told, sent again the same on a replay.
+    first_response_event: str | None = None
+    resolved_by: str | None = None
     clocks: list[SlaClock] = Field(default_factory=list)
     #: Event id -> source position of the status changes applied (a replay is recognised).
     applied: dict[str, str] = Field(default_factory=dict)

@@ -47,9 +47,9 @@ class Tables:
             "counted_order",
             "customer id/order id -> the event that counted it, and the snapshot it saw",
         )
-        # Written by the feedback desk (streams.agents.feedback), keyed by feedback id; the load
-        # by "<partition>/<team>" (each partition balances its own share: no key is written
-        # from two partitions).
+        # Written by the feedback desk (streams.agents.feedback_desk), keyed by feedback id;
+        # the load by "<partition>/<team>" (each partition balances its own share: no key is
+        # written from two partitions).
         self.feedback = table(
             "feedback", "feedback_state", "feedback id -> case, assignee, status, clocks"
         )
@@ -71,4 +71,12 @@ class Tables:
             "insight-customers",
             "customer_seen",
             "customer id -> segment of the latest order",
+        )
+        # Written by the staff agent (streams.agents.staff): KPIs keyed by person id, and per
+        # team by "<partition>/<team>" (the facts of one partition: one writer per key).
+        self.staff = table(
+            "staff", "staff_person", "person id -> KPIs in total and per UTC day, ids counted"
+        )
+        self.staff_teams = table(
+            "staff-teams", "staff_team", "partition/team -> the team's KPIs from that partition"
         )

@@ -58,6 +58,8 @@ FEEDBACK_RECEIVED = "feedback.received"
 FEEDBACK_STATUS = "feedback.status-changed"
 FEEDBACK_CORRECTIONS = "feedback.corrections"
 FEEDBACK_CLASSIFIED = "feedback.classified"
+#: Internal (``<app>-staff-events``): also read by the report for its staff KPI section.
+STAFF_EVENTS = "staff-events"
 
 
 class Topics:
@@ -111,7 +113,7 @@ class Topics:
         self.ticks = topic(s.internal_topic("ticks"), value_serializer="tick")
         # What people did (status changes, time holding an order, corrections, feedback
         # answered), re-keyed by person id for the staff KPIs (streams.agents.staff).
-        self.staff_events = topic(s.internal_topic("staff-events"), value_serializer="staff_event")
+        self.staff_events = topic(s.internal_topic(STAFF_EVENTS), value_serializer="staff_event")
         # Status changes and corrections a producer put on another partition than their
         # order's (librdkafka's default partitioner, null keys): re-keyed by order id, the
         # original bytes kept and the source (its topic says which of the two) in a header.
@@ -165,6 +167,8 @@ class Topics:
         self.feedback_stream = stream(
             self.feedback_cases, self.feedback_updates, self.feedback_ticks
         )
+        # The staff agent reads its facts as raw bytes too (one decode, in the agent).
+        self.staff_stream = stream(self.staff_events)
 
     @property
     def input_names(self) -> set[str]:

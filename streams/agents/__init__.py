@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.agents import created, customers, feedback, insight, orders, ticks
+from streams.agents import (
+    created,
+    customers,
+    feedback_desk,
+    feedback_intake,
+    insight,
+    orders,
+    staff,
+    ticks,
+)
 from streams.agents.created import Ingest
 from streams.agents.customers import CustomerHistory
-from streams.agents.feedback import Desk, Intake
+from streams.agents.feedback_desk import Desk
+from streams.agents.feedback_intake import Intake
 from streams.agents.insight import Insight
 from streams.agents.orders import OrderBook
+from streams.agents.staff import Staff
 from streams.app import Worker
 from streams.report import job
 
@@ -28,11 +39,12 @@ class Agents:
     insight: Insight
     feedback_intake: Intake
     feedback_desk: Desk
+    staff: Staff
 
 
 def register(w: Worker) -> Agents:
     """Every agent, timer and task of a worker, on ``w.app``."""
-    intake, desk = feedback.register(w)
+    intake, desk = feedback_intake.register(w), feedback_desk.register(w)
     registered = Agents(
         ingest=created.register(w),
         customers=customers.register(w),
@@ -40,6 +52,7 @@ def register(w: Worker) -> Agents:
         insight=insight.register(w),
         feedback_intake=intake,
         feedback_desk=desk,
+        staff=staff.register(w),
     )
     ticks.register(w, registered.orders.timers, registered.orders.parking)
     job.register(w)

@@ -1,6 +1,6 @@
 """The feedback desk: who gets a classified feedback, its priority, and its response clocks.
 
-Pure: the agent (``streams.agents.feedback``) keeps the state in tables and calls these.
+Pure: the agent (``streams.agents.feedback_desk``) keeps the state in tables and calls these.
 
 Assignment is decided once per feedback and stored with it, so a replay or a rebalance finds
 the feedback assigned and never picks again. Team load (open items per member, the round-robin
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -293,3 +294,41 @@ def assigned_notification(
         created_at=now,
         team=assignment.team,
     )
+
+
+class Credit(NamedTuple):
+    """A staff KPI fact a status change makes (sent as a ``StaffEvent`` by the desk)."""
+
+    kind: Literal["feedback_first_response", "feedback_resolved", "feedback_reopened"]
+    person: str
+    seconds: float | None = None
+
+
+def credits(
+    status: FeedbackStatus,
+    *,
+    by: str,
+    at: datetime,
+    received_at: datetime,
+    first_response: bool,
+    resolver: str | None,
+) -> list[Credit]:
+    """What one applied status change tells the staff KPIs.
+
+    The first response and each resolution credit the person who made them, with the seconds
+    since the feedback arrived (a feedback resolved twice counts two resolutions); a reopen
+    counts against whoever had resolved it (``resolver``; None: not known, nothing sent).
+    """
+    since = max(0.0, (at - received_at).total_seconds())
+    if status is FeedbackStatus.REOPENED:
+        return [Credit("feedback_reopened", resolver)] if resolver else []
+    if status is FeedbackStatus.RESOLVED:
+        return [Credit("feedback_resolved", by, since)]
+    if first_response:
+        return [Credit("feedback_first_response", by, since)]
+    return []
+
+
+def staff_event_id(input_event_id: str, credit: Credit) -> str:
+    """Deterministic: a replay or a re-send of the input yields the same id (counted once)."""
+    return f"{input_event_id}:{credit.kind}:{credit.person}"

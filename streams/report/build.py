@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.events import FeedbackClassified, Notification, ReportPublished
+from streams.records import StaffEvent
 from streams.report.figures import (
     Figures,
     Period,
@@ -20,8 +21,9 @@ from streams.report.figures import (
 )
 from streams.report.render import write_csv, write_html
 from streams.report.source import read_classified, read_records
+from streams.report.staff import count_staff
 from streams.settings import Settings
-from streams.topics import CLASSIFIED, FEEDBACK_CLASSIFIED, NOTIFICATIONS
+from streams.topics import CLASSIFIED, FEEDBACK_CLASSIFIED, NOTIFICATIONS, STAFF_EVENTS
 
 #: Feedback received in the period may have been answered later; its records are read from a
 #: little before the period too (a feedback counts in the period it was received in).
@@ -68,4 +70,12 @@ async def build(
         FeedbackClassified,
     )
     figures = count_feedback(count_sla(compute(records, period), notes), feedback, notes)
+    # The staff section compares with the period before: its facts are read from then on.
+    facts = await read_records(
+        settings.bootstrap,
+        settings.internal_topic(STAFF_EVENTS),
+        period.start - (period.end - period.start),
+        StaffEvent,
+    )
+    figures.staff = count_staff(period.start, period.end, facts)
     return write(figures, out_dir, now)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.events import ClassifiedOrder, FeedbackClassified, Notification
 from streams.classify import breakdowns
+from streams.report.staff import StaffFigures
 
 PeriodName = Literal["day", "week"]
 #: Report dimension -> field of ``ClassifiedOrder`` (``streams.classify.breakdowns``).
@@ -95,6 +96,8 @@ class Figures:
     sla_breaches: Counter[str] = field(default_factory=Counter)
     escalations: Counter[str] = field(default_factory=Counter)
     feedback: FeedbackFigures = field(default_factory=lambda: FeedbackFigures())
+    #: Per team, this period against the previous one (``streams.report.staff``).
+    staff: StaffFigures = field(default_factory=StaffFigures)
 
     def share(self, dimension: str, value: str) -> float:
         return self.by[dimension][value].orders / self.orders if self.orders else 0.0

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
 from streams.report.figures import Figures
+from streams.report.staff import MEASURES
 
 #: The dimensions charted (all of ``DIMENSIONS`` are in the tables and the CSV).
 CHARTED = ("product_type", "customer_segment", "value_tier", "priority")
@@ -92,6 +93,9 @@ def csv_rows(figures: Figures) -> list[dict[str, str]]:
             row("feedback", dimension, value, "", "received", count)
     for clock, count in sorted(fb.breaches.items()):
         row("feedback", "clock", clock, "", "deadlines_missed", count)
+    for team, measure, _, now, before in figures.staff.rows():
+        row("staff", "team", team, "", measure, "" if now is None else now)
+        row("staff", "team", team, "", f"{measure}_previous", "" if before is None else before)
     return rows
 
 
@@ -175,5 +179,6 @@ def write_html(figures: Figures, path: Path, generated_at: str) -> None:
         trend=trend_chart(figures) if has_orders else None,
         status=status_chart(figures) if has_orders else None,
         currencies=sorted(figures.amounts),
+        staff_measures=MEASURES,
     )
     path.write_text(page)

@@ -11,6 +11,7 @@ from streams.classify.analytics import WindowState
 from streams.classify.customers import CustomerStats
 from streams.classify.feedback_desk import TeamLoad
 from streams.classify.insight import Bucket, CustomerSeen, OrderIndex
+from streams.classify.staff import PersonKpis, TeamKpis
 from streams.records import (
     CountedOrder,
     EnrichedOrder,
@@ -59,6 +60,8 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "feedback_state": FeedbackState,
     "team_load": TeamLoad,
     "staff_event": StaffEvent,
+    "staff_person": PersonKpis,
+    "staff_team": TeamKpis,
 }
 
 

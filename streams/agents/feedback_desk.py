@@ -1,52 +1,27 @@
-"""Customer feedback: classified on arrival, linked to its order, routed, kept on the clock.
+"""The feedback desk: each feedback's state, its routing, its clocks, and who answered it.
 
-Two agents (the hops are drawn in ``streams.topics``):
-
-- ``feedback-intake`` reads both inputs. A received feedback is validated and classified (the
-  pure classifier: rules plus the shipped model) and goes on without its text, to the order book
-  when it names an order (which counts a complaint and says what the order is worth), else
-  straight to the desk. A status change is validated and re-keyed by feedback id, so the desk
-  never depends on the producer's partitioner.
-- ``feedback-desk`` owns each feedback's state: it assigns the feedback once (stored with it, so
-  a replay never assigns again), publishes ``feedback.classified`` and tells the team, applies
-  status changes to the response clocks, and sends reminders and escalations on its ticks.
+``feedback-desk`` assigns a feedback once (stored with it, so a replay never assigns again),
+publishes ``feedback.classified`` and tells the team, applies status changes and corrections
+(re-keyed by ``streams.agents.feedback_intake``) to the response clocks, and sends reminders
+and escalations on its ticks. The pure decisions are ``streams.classify.feedback_desk``.
 """
 
 from __future__ import annotations
 
 import heapq
-import logging
-import time
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from faust import StreamT
 from faust.types import TP
 from faust.types.tuples import Message
-from pydantic import BaseModel
 
-from schemas.events import (
-    FeedbackClassified,
-    FeedbackCorrection,
-    FeedbackReceived,
-    FeedbackStatus,
-)
+from schemas.events import FeedbackClassified, FeedbackCorrection, FeedbackStatus
 from schemas.events import FeedbackStatusChanged as StatusChange
 from streams.app import Worker
 from streams.classify import feedback_desk as desk
-from streams.classify.feedback import artifact
-from streams.classify.feedback.classifier import FeedbackClassifier, classify_event
-from streams.classify.feedback.decision import FeedbackDecision
-from streams.classify.feedback.model import FeedbackModel
 from streams.classify.ledger import Seen, by_identity
-from streams.classify.rules import RuleSet
-from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, Tick
-from streams.rules import models
-from streams.rules.models import ModelBook
-from streams.runtime.deadletters import SOURCE_HEADER, origin_of, source_of
-
-log = logging.getLogger("ordertriage.feedback")
-M = TypeVar("M", bound=BaseModel)
+from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, StaffEvent, Tick
+from streams.runtime.deadletters import origin_of
 
 #: Status changes a feedback accepts in each status (reopened only after resolved).
 ALLOWED = {
@@ -56,119 +31,6 @@ ALLOWED = {
     "resolved": {FeedbackStatus.REOPENED},
     "reopened": {FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.RESPONDED, FeedbackStatus.RESOLVED},
 }
-
-
-class Classifiers:
-    """The live and shadow models (``streams.rules.models``) with the active rule set's feedback
-    section; a classifier is built once per (rules, model) version pair."""
-
-    def __init__(self, book: ModelBook) -> None:
-        self.book = book
-        self.built: dict[tuple[str, str], FeedbackClassifier] = {}
-
-    def _for(self, model: FeedbackModel, rules: RuleSet) -> FeedbackClassifier | None:
-        key = (rules.version, model.version)
-        if key not in self.built:
-            try:
-                self.built = {
-                    **{k: v for k, v in self.built.items() if k[0] == rules.version},
-                    key: FeedbackClassifier(model, rules.feedback, rules.version),
-                }
-            except ValueError:
-                log.exception("model %s does not fit rules %s", model.version, rules.version)
-                return None
-        return self.built[key]
-
-    def decide(
-        self, rules: RuleSet, event: FeedbackReceived
-    ) -> tuple[FeedbackDecision, FeedbackDecision | None]:
-        """The live decision and, when a shadow model runs, the shadow's on the same message."""
-        live = self._for(self.book.live, rules) or self._for(artifact.load(), rules)
-        if live is None:  # the shipped model does not fit either: a misconfigured rule set
-            raise ValueError(f"no feedback model fits rules {rules.version}")
-        shadow_model = self.book.shadow
-        shadow = self._for(shadow_model, rules) if shadow_model is not None else None
-        return classify_event(live, event), classify_event(shadow, event) if shadow else None
-
-
-class Intake:
-    def __init__(self, w: Worker, classifiers: Classifiers) -> None:
-        self.w, self.classifiers = w, classifiers
-        self.received = w.topics.feedback_received.get_topic_name()
-        self.corrections = w.topics.feedback_corrections.get_topic_name()
-
-    async def run(self, stream: StreamT[bytes]) -> None:
-        w, book = self.w, self.classifiers.book
-        async for event in stream.events():
-            if not w.rulebook.ready.is_set():
-                await w.rulebook.ready.wait()
-            if not book.ready.is_set():
-                await book.ready.wait()  # the models topic read: never classify with a stale one
-            message = event.message
-            started = time.perf_counter()
-            w.metrics.events_consumed.labels(topic=message.topic).inc()
-            handle = (
-                self.on_received
-                if message.topic == self.received
-                else self.on_correction
-                if message.topic == self.corrections
-                else self.on_status
-            )
-            await w.deadletters.process(message, handle)
-            w.metrics.processing_seconds.labels(topic=message.topic).observe(
-                time.perf_counter() - started
-            )
-
-    async def on_received(self, message: Message) -> None:
-        w = self.w
-        event = await w.deadletters.decode(
-            FeedbackReceived, message, max_bytes=w.settings.max_value_bytes
-        )
-        if event is None:
-            return
-        decision, shadow = self.classifiers.decide(w.rulebook.current, event)
-        if shadow is not None:
-            agree = shadow.category == decision.category
-            w.metrics.feedback_shadow.labels(agree=str(agree).lower()).inc()
-        case = FeedbackCase(
-            event_id=event.event_id,
-            feedback_id=event.feedback_id,
-            occurred_at=event.occurred_at,
-            channel=event.channel,
-            customer_id=event.customer_id,
-            order_id=event.order_id,
-            rating=event.rating,
-            decision=decision,
-            shadow=shadow,
-            source=source_of(message),
-        )
-        if event.order_id is not None:
-            await w.topics.feedback_by_order.send(key=event.order_id.encode(), value=case)
-        else:
-            await w.topics.feedback_cases.send(key=event.feedback_id.encode(), value=case)
-
-    async def on_status(self, message: Message) -> None:
-        change = await self._decode(StatusChange, message)
-        if change is not None:
-            await self._rekey(message, FeedbackUpdate(change=change, source=source_of(message)))
-
-    async def on_correction(self, message: Message) -> None:
-        fix = await self._decode(FeedbackCorrection, message)
-        if fix is not None:
-            await self._rekey(message, FeedbackUpdate(correction=fix, source=source_of(message)))
-
-    async def _decode(self, model: type[M], message: Message) -> M | None:
-        return await self.w.deadletters.decode(
-            model, message, max_bytes=self.w.settings.max_value_bytes
-        )
-
-    async def _rekey(self, message: Message, update: FeedbackUpdate) -> None:
-        """By feedback id with our partitioner, the source in a header (for dead letters)."""
-        await self.w.topics.feedback_updates.send(
-            key=update.feedback_id.encode(),
-            value=update,
-            headers=[(SOURCE_HEADER, update.source.model_dump_json().encode())],
-        )
 
 
 class Desk:
@@ -255,6 +117,8 @@ class Desk:
         if seen is Seen.REPLAY:
             w.metrics.replayed_events.labels(topic=self.updates).inc()
             await self.publish(state, announce=False)
+            if update.change is not None:
+                await self.tell_staff(state, update.change)
             return
         if seen is Seen.DUPLICATE:
             await self.reject(
@@ -277,6 +141,32 @@ class Desk:
         w.tables.feedback[fid] = state
         self.schedule(state.partition, fid, state)
         await self.publish(state, announce=False)
+        await self.tell_staff(state, change)
+
+    async def tell_staff(self, state: FeedbackState, change: StatusChange) -> None:
+        """The staff KPI facts of an applied change, keyed by person (the same ids again on a
+        replay: the staff agent counts each once). Who resolved it is only certain while this
+        change is the feedback's latest, so a replayed reopen sends only then."""
+        latest = next(reversed(state.applied), None) == change.event_id
+        for credit in desk.credits(
+            change.status,
+            by=change.changed_by,
+            at=change.occurred_at,
+            received_at=state.received_at,
+            first_response=state.first_response_event == change.event_id,
+            resolver=state.resolved_by if latest else None,
+        ):
+            event = StaffEvent(
+                event_id=desk.staff_event_id(change.event_id, credit),
+                person=credit.person,
+                team=state.assignment.team,
+                kind=credit.kind,
+                subject=state.case.feedback_id,
+                occurred_at=change.occurred_at,
+                status=change.status.value,
+                seconds=credit.seconds,
+            )
+            await self.w.topics.staff_events.send(key=credit.person.encode(), value=event)
 
     async def on_correction(
         self, state: FeedbackState, correction: FeedbackCorrection, position: str, message: Message
@@ -328,13 +218,18 @@ class Desk:
         responded = change.status in (FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.RESPONDED)
         if responded and state.first_response_at is None:
             update["first_response_at"] = at
+            update["first_response_event"] = change.event_id
             w.metrics.feedback_first_response_seconds.observe(
                 max(0.0, (at - state.received_at).total_seconds())
             )
         if change.status is FeedbackStatus.RESOLVED:
             update["resolved_at"] = at
+            update["resolved_by"] = change.changed_by
         if change.status is FeedbackStatus.REOPENED:
+            # Kept: the reopen counts against the resolver (changed_by: states stored
+            # before resolved_by was kept).
             update["resolved_at"] = None
+            update["resolved_by"] = state.resolved_by or state.changed_by
         assignee, team = state.assignment.assignee, state.assignment.team
         if assignee is not None and team is not None:
             key = f"{state.partition}/{team}"
@@ -477,20 +372,8 @@ def classified(state: FeedbackState, at: datetime) -> FeedbackClassified:
     )
 
 
-def register(w: Worker, book: ModelBook | None = None) -> tuple[Intake, Desk]:
-    """``book``: the models to classify with (default: follow the models topic)."""
-    following = book is None
-    book = book or ModelBook()
-    intake, feedback_desk = Intake(w, Classifiers(book)), Desk(w)
-
-    if following:
-
-        @w.app.task
-        async def follow_feedback_models() -> None:
-            await models.follow(book, w.settings)
-
-    async def feedback_intake(stream: StreamT[bytes]) -> None:
-        await intake.run(stream)
+def register(w: Worker) -> Desk:
+    feedback_desk = Desk(w)
 
     async def feedback_desk_agent(stream: StreamT[bytes]) -> None:
         await feedback_desk.run(stream)
@@ -498,7 +381,6 @@ def register(w: Worker, book: ModelBook | None = None) -> tuple[Intake, Desk]:
     async def moved(app: object, assigned: set[TP], **kwargs: object) -> None:
         feedback_desk.reset()
 
-    w.app.agent(w.topics.feedback_intake, name="feedback-intake")(feedback_intake)
     w.app.agent(w.topics.feedback_stream, name="feedback-desk")(feedback_desk_agent)
     w.app.on_partitions_assigned.connect(moved)
-    return intake, feedback_desk
+    return feedback_desk

@@ -48,6 +48,10 @@ class Metrics:
     backpressure_waiting_records: Gauge
     inputs_held: Gauge
     input_holds: Counter
+    segment_moves: Counter
+    followups_opened: Counter
+    followups_done: Counter
+    followups_overdue: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -258,6 +262,30 @@ class Metrics:
             input_holds=Counter(
                 f"{p}input_holds",
                 "Times input topics were held for backed-up internal topics (backpressure).",
+                registry=registry,
+            ),
+            segment_moves=Counter(
+                f"{p}segment_moves",
+                "Customers moved between care segments, per from and to segment.",
+                ["from_segment", "to_segment"],
+                registry=registry,
+            ),
+            followups_opened=Counter(
+                f"{p}followups_opened",
+                "Follow-up tasks opened, per strategy.",
+                ["strategy"],
+                registry=registry,
+            ),
+            followups_done=Counter(
+                f"{p}followups_done",
+                "Follow-up tasks done, per strategy (by a person, or moot by a segment move).",
+                ["strategy", "by"],
+                registry=registry,
+            ),
+            followups_overdue=Counter(
+                f"{p}followups_overdue",
+                "Follow-up tasks that fell overdue (their reminder fired), per strategy.",
+                ["strategy"],
                 registry=registry,
             ),
         )

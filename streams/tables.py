@@ -72,3 +72,9 @@ class Tables:
             "customer_seen",
             "customer id -> segment of the latest order",
         )
+        # Written by customer care (streams.agents.care), keyed by customer id.
+        self.customer_care = table(
+            "customer-care",
+            "care_state",
+            "customer id -> care segment, RFM inputs, follow-up tasks, timers",
+        )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.agents import created, customers, feedback, insight, orders, ticks
+from streams.agents import care, created, customers, feedback, insight, orders, ticks
+from streams.agents.care import CareIntake, CustomerCare
 from streams.agents.created import Ingest
 from streams.agents.customers import CustomerHistory
 from streams.agents.feedback import Desk, Intake
@@ -28,11 +29,14 @@ class Agents:
     insight: Insight
     feedback_intake: Intake
     feedback_desk: Desk
+    care_intake: CareIntake
+    care: CustomerCare
 
 
 def register(w: Worker) -> Agents:
     """Every agent, timer and task of a worker, on ``w.app``."""
     intake, desk = feedback.register(w)
+    care_intake, customer_care = care.register(w)
     registered = Agents(
         ingest=created.register(w),
         customers=customers.register(w),
@@ -40,6 +44,8 @@ def register(w: Worker) -> Agents:
         insight=insight.register(w),
         feedback_intake=intake,
         feedback_desk=desk,
+        care_intake=care_intake,
+        care=customer_care,
     )
     ticks.register(w, registered.orders.timers, registered.orders.parking)
     job.register(w)

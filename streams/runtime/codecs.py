@@ -8,10 +8,12 @@ from faust.serializers import codecs
 from pydantic import BaseModel
 
 from streams.classify.analytics import WindowState
+from streams.classify.care import CareState
 from streams.classify.customers import CustomerStats
 from streams.classify.feedback_desk import TeamLoad
 from streams.classify.insight import Bucket, CustomerSeen, OrderIndex
 from streams.records import (
+    CareInput,
     CountedOrder,
     EnrichedOrder,
     FeedbackCase,
@@ -59,6 +61,8 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "feedback_state": FeedbackState,
     "team_load": TeamLoad,
     "staff_event": StaffEvent,
+    "care_input": CareInput,
+    "care_state": CareState,
 }
 
 

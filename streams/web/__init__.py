@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Worker
-from streams.web import feedback, insight, orders
+from streams.web import care, feedback, insight, orders
 
 
 def register(w: Worker) -> None:
@@ -11,3 +11,4 @@ def register(w: Worker) -> None:
     orders.register(w)
     insight.register(w)
     feedback.register(w)  # /feedback/queue before /feedback/{feedback_id}
+    care.register(w)

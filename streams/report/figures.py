@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.events import ClassifiedOrder, FeedbackClassified, Notification
 from streams.classify import breakdowns
+from streams.report.care import CareFigures
 
 PeriodName = Literal["day", "week"]
 #: Report dimension -> field of ``ClassifiedOrder`` (``streams.classify.breakdowns``).
@@ -95,6 +96,7 @@ class Figures:
     sla_breaches: Counter[str] = field(default_factory=Counter)
     escalations: Counter[str] = field(default_factory=Counter)
     feedback: FeedbackFigures = field(default_factory=lambda: FeedbackFigures())
+    care: CareFigures = field(default_factory=CareFigures)
 
     def share(self, dimension: str, value: str) -> float:
         return self.by[dimension][value].orders / self.orders if self.orders else 0.0

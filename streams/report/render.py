@@ -92,6 +92,12 @@ def csv_rows(figures: Figures) -> list[dict[str, str]]:
             row("feedback", dimension, value, "", "received", count)
     for clock, count in sorted(fb.breaches.items()):
         row("feedback", "clock", clock, "", "deadlines_missed", count)
+    care = figures.care
+    for (before, after), count in sorted(care.moves.items()):
+        row("care", "segment_move", f"{before}->{after}", "", "customers", count)
+    for strategy in care.strategies:
+        for measure in ("opened", "done", "done_late", "still_open", "overdue"):
+            row("care", "strategy", strategy, "", measure, getattr(care, measure)[strategy])
     return rows
 
 

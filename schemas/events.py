@@ -240,6 +240,10 @@ class Notification(_Outbound):
     assignee: str | None = Field(
         default=None, description="the person it is assigned to (a member id of the rules file)"
     )
+    customer_id: str | None = Field(
+        default=None, description="set for customer follow-up notifications"
+    )
+    task_id: str | None = Field(default=None, description="the follow-up task it is about")
 
 
 class DimensionCount(_Outbound):
@@ -491,3 +495,78 @@ class DeliveryDeadLetter(_Outbound):
     attempts: int = 0
     notification: Notification
     dead_at: datetime
+
+
+# --- customer care: segments and follow-ups (docs/customers.md) -------------------------------
+
+#: Segments of customer care, decided per customer as events happen (not per order).
+CareSegment = Literal["new", "regular", "vip", "at_risk", "dormant", "won_back"]
+
+
+class Rfm(_Outbound):
+    """Recency, frequency and monetary value of one customer at one moment."""
+
+    recency_days: float | None = Field(description="days since the last order; none before one")
+    frequency: int = Field(description="orders in the rules' window (cancelled/returned not)")
+    monetary: dict[str, Decimal] = Field(
+        description="spend per currency in the window; never added across currencies"
+    )
+    mean_gap_days: float | None = Field(
+        default=None, description="mean days between the customer's recent orders"
+    )
+
+
+class SegmentChanged(_Outbound):
+    """``customers.segments``: a customer moved between care segments. Keyed by customer id.
+
+    ``event_id`` is derived from the customer and the move's sequence number, so a replay
+    re-sends the same id.
+    """
+
+    event_id: str
+    customer_id: str
+    from_segment: CareSegment | None = Field(
+        alias="from", description="none for the customer's first segment"
+    )
+    to_segment: CareSegment = Field(alias="to")
+    reason: str
+    rfm: Rfm
+    occurred_at: datetime = Field(description="when the move became true (event or timer)")
+    rules_version: str
+
+    # On the wire as ``from`` / ``to`` (``from`` is a Python keyword).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+
+class FollowupTask(_Outbound):
+    """``customers.followups``: a follow-up task as it stands (the latest record per
+    ``task_id`` wins). ``task_id`` is derived from customer, strategy and what triggered it."""
+
+    task_id: str
+    customer_id: str
+    strategy_id: str
+    segment: CareSegment = Field(description="the segment the strategy is for")
+    owner_role: str
+    status: Literal["open", "reminded", "escalated", "done"]
+    opened_at: datetime
+    due_at: datetime
+    trigger: str = Field(description="what opened it: entered:<segment>, first_delivery, ...")
+    done_at: datetime | None = None
+    done_by: str | None = None
+    outcome: str | None = None
+    updated_at: datetime
+
+
+class FollowupDone(_Inbound):
+    """``customers.followup-done``: a person did a follow-up task. Keyed by ``customer_id``
+    (re-keyed by ordertriage if a producer put it elsewhere)."""
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    task_id: Identifier
+    customer_id: Identifier
+    done_by: Identifier
+    outcome: str = Field(min_length=1, max_length=2000)

@@ -17,12 +17,15 @@ from schemas.events import (
     FeedbackModelPublished,
     FeedbackReceived,
     FeedbackStatusChanged,
+    FollowupDone,
+    FollowupTask,
     Notification,
     OrderAction,
     OrderCorrection,
     OrderCreated,
     ReportPublished,
     RulesPublished,
+    SegmentChanged,
     StatusChanged,
 )
 
@@ -45,6 +48,9 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "feedback.classified.schema.json": FeedbackClassified,
     "orders.actions.schema.json": OrderAction,
     "orders.notify-deadletters.schema.json": DeliveryDeadLetter,
+    "customers.segments.schema.json": SegmentChanged,
+    "customers.followups.schema.json": FollowupTask,
+    "customers.followup-done.schema.json": FollowupDone,
 }
 #: Inbound events: validation-mode schemas that allow unknown fields.
 INBOUND: tuple[type[BaseModel], ...] = (
@@ -54,6 +60,7 @@ INBOUND: tuple[type[BaseModel], ...] = (
     FeedbackReceived,
     FeedbackStatusChanged,
     FeedbackCorrection,
+    FollowupDone,
 )
 
 

@@ -58,6 +58,10 @@ class Metrics:
     staff_corrections_received: Counter
     staff_feedback_seconds: Histogram
     staff_feedback_reopened: Counter
+    segment_moves: Counter
+    followups_opened: Counter
+    followups_done: Counter
+    followups_overdue: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -321,6 +325,30 @@ class Metrics:
                 f"{p}staff_feedback_reopened",
                 "Resolved feedback reopened, counted against the resolver's team.",
                 ["team"],
+                registry=registry,
+            ),
+            segment_moves=Counter(
+                f"{p}segment_moves",
+                "Customers moved between care segments, per from and to segment.",
+                ["from_segment", "to_segment"],
+                registry=registry,
+            ),
+            followups_opened=Counter(
+                f"{p}followups_opened",
+                "Follow-up tasks opened, per strategy.",
+                ["strategy"],
+                registry=registry,
+            ),
+            followups_done=Counter(
+                f"{p}followups_done",
+                "Follow-up tasks done, per strategy (by a person, or moot by a segment move).",
+                ["strategy", "by"],
+                registry=registry,
+            ),
+            followups_overdue=Counter(
+                f"{p}followups_overdue",
+                "Follow-up tasks that fell overdue (their reminder fired), per strategy.",
+                ["strategy"],
                 registry=registry,
             ),
         )

@@ -15,6 +15,7 @@ from schemas.events import (
     OrderCreated,
     Priority,
 )
+from streams.classify.care import CareFact
 from streams.classify.customers import CustomerSnapshot
 from streams.classify.facts import OrderFacts
 from streams.classify.feedback.decision import FeedbackDecision
@@ -244,3 +245,15 @@ class FeedbackState(BaseModel):
     applied: dict[str, str] = Field(default_factory=dict)
     #: A person's category (feedback.corrections): routing followed it.
     corrected: FeedbackCorrection | None = None
+
+
+class CareInput(BaseModel):
+    """A fact about a customer on its way to customer care (``<app>-customer-care``, keyed by
+    customer id): from the insight stage (orders, final statuses), the care intake
+    (complaints from ``feedback.classified``, ``customers.followup-done``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fact: CareFact
+    #: Where it was read upstream: the dedupe position of the fact, and a dead letter's origin.
+    source: Source

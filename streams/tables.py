@@ -80,3 +80,9 @@ class Tables:
         self.staff_teams = table(
             "staff-teams", "staff_team", "partition/team -> the team's KPIs from that partition"
         )
+        # Written by customer care (streams.agents.care), keyed by customer id.
+        self.customer_care = table(
+            "customer-care",
+            "care_state",
+            "customer id -> care segment, RFM inputs, follow-up tasks, timers",
+        )

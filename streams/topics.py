@@ -26,6 +26,13 @@
         ├──> feedback.classified, orders.notifications
         └──> orders.deadletter
 
+    orders.classified ──insight──> <app>-customer-care (key: customer id; orders, final statuses)
+    feedback.classified (complaints) ─┬─care-intake (validate, re-key by customer id)──┐
+    customers.followup-done ──────────┘                         <app>-customer-care ──┤ customer-
+    <app>-care-ticks (the care clock) ───────────────────────────────────────────────┘ care
+        ├──> customers.segments, customers.followups, orders.notifications (reminders)
+        └──> orders.deadletter (unknown task, malformed done)
+
 Input topics are read as raw bytes and decoded by the agents; internal records are pydantic
 models (``streams.records``) encoded by the codecs in ``streams.runtime.codecs``.
 """
@@ -60,6 +67,9 @@ FEEDBACK_CORRECTIONS = "feedback.corrections"
 FEEDBACK_CLASSIFIED = "feedback.classified"
 #: Internal (``<app>-staff-events``): also read by the report for its staff KPI section.
 STAFF_EVENTS = "staff-events"
+SEGMENTS = "customers.segments"
+FOLLOWUPS = "customers.followups"
+FOLLOWUP_DONE = "customers.followup-done"
 
 
 class Topics:
@@ -137,6 +147,14 @@ class Topics:
             s.internal_topic("insight-customers"), value_serializer="customer_seen"
         )
 
+        # Customer care (streams.agents.care): facts about a customer re-keyed by customer id,
+        # its clock, the people's "done" input and the two outputs.
+        self.followup_done = topic(s.topic(FOLLOWUP_DONE), value_serializer="raw")
+        self.segments = topic(s.topic(SEGMENTS), value_serializer="pydantic")
+        self.followups = topic(s.topic(FOLLOWUPS), value_serializer="pydantic")
+        self.customer_care = topic(s.internal_topic("customer-care"), value_serializer="care_input")
+        self.care_ticks = topic(s.internal_topic("care-ticks"), value_serializer="tick")
+
         def stream(*topics: TopicT) -> TopicT:
             """Several co-partitioned topics read as one stream of raw records."""
             return app.topic(
@@ -163,6 +181,10 @@ class Topics:
         self.feedback_intake = stream(
             self.feedback_received, self.feedback_status, self.feedback_corrections
         )
+        # Our own feedback.classified read back as bytes (complaints), beside the done input.
+        self.care_intake = stream(self.feedback_classified, self.followup_done)
+        # Everything keyed by customer id for customer care, so one agent owns each customer.
+        self.care_stream = stream(self.customer_care, self.care_ticks)
         # Everything keyed by feedback id, so one agent owns each feedback's state.
         self.feedback_stream = stream(
             self.feedback_cases, self.feedback_updates, self.feedback_ticks
@@ -181,6 +203,7 @@ class Topics:
                 self.corrections,
                 self.feedback_received,
                 self.feedback_status,
+                self.followup_done,
             )
         }
 
@@ -199,13 +222,16 @@ class Topics:
                 self.feedback_cases,
                 self.feedback_updates,
                 self.staff_events,
+                self.customer_care,
+                self.feedback_classified,
             )
         }
 
     @property
     def tick_names(self) -> set[str]:
         """The worker's clocks: one per stage that has timed work."""
-        return {t.get_topic_name() for t in (self.ticks, self.insight_ticks, self.feedback_ticks)}
+        clocks = (self.ticks, self.insight_ticks, self.feedback_ticks, self.care_ticks)
+        return {t.get_topic_name() for t in clocks}
 
     @property
     def outputs(self) -> list[TopicT]:
@@ -216,4 +242,6 @@ class Topics:
             self.deadletter,
             self.reports,
             self.feedback_classified,
+            self.segments,
+            self.followups,
         ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.agents import (
+    care,
     created,
     customers,
     feedback_desk,
@@ -18,6 +19,7 @@ from streams.agents import (
     staff,
     ticks,
 )
+from streams.agents.care import CareIntake, CustomerCare
 from streams.agents.created import Ingest
 from streams.agents.customers import CustomerHistory
 from streams.agents.feedback_desk import Desk
@@ -40,11 +42,14 @@ class Agents:
     feedback_intake: Intake
     feedback_desk: Desk
     staff: Staff
+    care_intake: CareIntake
+    care: CustomerCare
 
 
 def register(w: Worker) -> Agents:
     """Every agent, timer and task of a worker, on ``w.app``."""
     intake, desk = feedback_intake.register(w), feedback_desk.register(w)
+    care_intake, customer_care = care.register(w)
     registered = Agents(
         ingest=created.register(w),
         customers=customers.register(w),
@@ -53,6 +58,8 @@ def register(w: Worker) -> Agents:
         feedback_intake=intake,
         feedback_desk=desk,
         staff=staff.register(w),
+        care_intake=care_intake,
+        care=customer_care,
     )
     ticks.register(w, registered.orders.timers, registered.orders.parking)
     job.register(w)

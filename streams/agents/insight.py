@@ -6,7 +6,8 @@ on which it publishes the windows it closed: the windows table is counted and pu
 here only. Per record: one bucket write (counts), one index write (dedupe, open orders),
 one write per window size. A created order's segment is also re-keyed by customer
 (``<app>-insight-customers``), so the customer's latest segment sits on the partition of the
-customers table and a customer query is answered by one worker.
+customers table and a customer query is answered by one worker; and each created order and
+final status goes to customer care (``<app>-customer-care``, ``streams.agents.care``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import ClassifiedOrder
+from streams.agents import care
 from streams.app import Worker
 from streams.classify import analytics
 from streams.classify import insight as state
+from streams.classify.care import FINAL, CareFact
 from streams.classify.ledger import Seen, by_identity, by_watermark
 from streams.records import Tick
+from streams.runtime.deadletters import source_of
 
 
 class Insight:
@@ -48,6 +52,8 @@ class Insight:
                     await self.w.topics.insight_customers.send(
                         key=record.customer_id.encode(), value=seen
                     )
+                if record is not None and (fact := care_fact(record)) is not None:
+                    await care.send(self.w, fact, source_of(message))
 
     async def run_customers(self, stream: StreamT[bytes]) -> None:
         table = self.w.tables.insight_customers
@@ -153,6 +159,25 @@ class Insight:
         for key, bucket in list(buckets.items()):
             if bucket.partition == partition and bucket.start < oldest:
                 del buckets[key]
+
+
+def care_fact(record: ClassifiedOrder) -> CareFact | None:
+    """What customer care learns from a classified record: a created order, or a final
+    status (delivered, completed, cancelled, returned); re-keyed by customer id."""
+    kind = "order" if record.cause == "order-created" else None
+    if record.cause == "status-changed" and record.status.value in FINAL:
+        kind = "status"
+    if kind is None:
+        return None
+    return CareFact(
+        kind="order" if kind == "order" else "status",
+        customer_id=record.customer_id,
+        occurred_at=record.occurred_at,
+        order_id=record.order_id,
+        amount=record.total_amount,
+        currency=record.currency,
+        status=record.status.value,
+    )
 
 
 def register(w: Worker) -> Insight:

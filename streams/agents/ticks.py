@@ -31,7 +31,8 @@ def register(w: Worker, timers: Timers, parking: Parking) -> None:
         w.backpressure,
     )
     clocks = {
-        t.get_topic_name(): t for t in (topics.ticks, topics.insight_ticks, topics.feedback_ticks)
+        t.get_topic_name(): t
+        for t in (topics.ticks, topics.insight_ticks, topics.feedback_ticks, topics.care_ticks)
     }
     enriched = topics.enriched.get_topic_name()
     review_schedule = ReviewSchedule(settings.reclassify_cron, settings.timezone)

@@ -31,6 +31,7 @@ from schemas.events import CustomerSegment, Priority, ValueTier
 from streams.classify.conditions import Condition, parse, suggest, validated
 from streams.classify.feedback_rules import FeedbackRules
 from streams.classify.lifecycle import Lifecycle
+from streams.classify.segment_rules import SegmentRules
 from streams.classify.sla import Sla
 
 #: Placeholders a notification message may use (``$order_id``), checked on load.
@@ -187,6 +188,7 @@ class RuleSet(_Strict):
     lifecycle: Lifecycle = Lifecycle()
     slas: list[Sla] = Field(default_factory=list)
     feedback: FeedbackRules = FeedbackRules()
+    segments: SegmentRules = SegmentRules()
 
     @field_validator("priority_matrix")
     @classmethod
@@ -212,7 +214,10 @@ class RuleSet(_Strict):
     _compiled: list[tuple[Rule, Condition]] = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"label"}), sort_keys=True)
+        # The segments section at its defaults is left out of the hash: a rule set written
+        # before customer care means the same with them, so it keeps its published version.
+        exclude = {"label"} | ({"segments"} if self.segments == SegmentRules() else set())
+        canonical = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
         self._version = f"{self.label}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
         self._compiled = [(rule, rule.condition) for rule in self.rules]
 
@@ -311,6 +316,7 @@ def _siblings(loc: list[Any], where: list[str]) -> list[str]:
         "vip": VipThresholds,
         "default": TierThresholds,
         "feedback": FeedbackRules,
+        "segments": SegmentRules,
     }
     parent = str(loc[-2]) if len(loc) >= 2 else ("rule" if where else "")
     if parent == "rule" or (len(loc) == 1 and where):

@@ -9,8 +9,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.events import FeedbackClassified, Notification, ReportPublished
+from schemas.events import (
+    FeedbackClassified,
+    FollowupTask,
+    Notification,
+    ReportPublished,
+    SegmentChanged,
+)
 from streams.records import StaffEvent
+from streams.report.care import count_care
 from streams.report.figures import (
     Figures,
     Period,
@@ -23,11 +30,19 @@ from streams.report.render import write_csv, write_html
 from streams.report.source import read_classified, read_records
 from streams.report.staff import count_staff
 from streams.settings import Settings
-from streams.topics import CLASSIFIED, FEEDBACK_CLASSIFIED, NOTIFICATIONS, STAFF_EVENTS
+from streams.topics import (
+    CLASSIFIED,
+    FEEDBACK_CLASSIFIED,
+    FOLLOWUPS,
+    NOTIFICATIONS,
+    SEGMENTS,
+    STAFF_EVENTS,
+)
 
 #: Feedback received in the period may have been answered later; its records are read from a
 #: little before the period too (a feedback counts in the period it was received in).
 FEEDBACK_LOOKBACK = timedelta(days=1)
+CARE_LOOKBACK = timedelta(days=30)
 _NAMESPACE = uuid.UUID("5d1f4e0a-4f5e-4c53-9a51-6f7264657274")
 
 
@@ -78,4 +93,9 @@ async def build(
         StaffEvent,
     )
     figures.staff = count_staff(period.start, period.end, facts)
+    # Tasks still open may have been opened long before: read them from a window back.
+    since = period.start - CARE_LOOKBACK
+    moves = await read_records(settings.bootstrap, settings.topic(SEGMENTS), since, SegmentChanged)
+    tasks = await read_records(settings.bootstrap, settings.topic(FOLLOWUPS), since, FollowupTask)
+    figures.care = count_care(period.start, period.end, moves, tasks)
     return write(figures, out_dir, now)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from schemas.events import ClassifiedOrder, FeedbackClassified, Notification
 from streams.classify import breakdowns
 from streams.report.staff import StaffFigures
+from streams.report.care import CareFigures
 
 PeriodName = Literal["day", "week"]
 #: Report dimension -> field of ``ClassifiedOrder`` (``streams.classify.breakdowns``).
@@ -98,6 +99,7 @@ class Figures:
     feedback: FeedbackFigures = field(default_factory=lambda: FeedbackFigures())
     #: Per team, this period against the previous one (``streams.report.staff``).
     staff: StaffFigures = field(default_factory=StaffFigures)
+    care: CareFigures = field(default_factory=CareFigures)
 
     def share(self, dimension: str, value: str) -> float:
         return self.by[dimension][value].orders / self.orders if self.orders else 0.0

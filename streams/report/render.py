@@ -96,6 +96,12 @@ def csv_rows(figures: Figures) -> list[dict[str, str]]:
     for team, measure, _, now, before in figures.staff.rows():
         row("staff", "team", team, "", measure, "" if now is None else now)
         row("staff", "team", team, "", f"{measure}_previous", "" if before is None else before)
+    care = figures.care
+    for (before, after), count in sorted(care.moves.items()):
+        row("care", "segment_move", f"{before}->{after}", "", "customers", count)
+    for strategy in care.strategies:
+        for measure in ("opened", "done", "done_late", "still_open", "overdue"):
+            row("care", "strategy", strategy, "", measure, getattr(care, measure)[strategy])
     return rows
 
 

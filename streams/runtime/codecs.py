@@ -8,11 +8,13 @@ from faust.serializers import codecs
 from pydantic import BaseModel
 
 from streams.classify.analytics import WindowState
+from streams.classify.care import CareState
 from streams.classify.customers import CustomerStats
 from streams.classify.feedback_desk import TeamLoad
 from streams.classify.insight import Bucket, CustomerSeen, OrderIndex
 from streams.classify.staff import PersonKpis, TeamKpis
 from streams.records import (
+    CareInput,
     CountedOrder,
     EnrichedOrder,
     FeedbackCase,
@@ -62,6 +64,8 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "staff_event": StaffEvent,
     "staff_person": PersonKpis,
     "staff_team": TeamKpis,
+    "care_input": CareInput,
+    "care_state": CareState,
 }
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, deque
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -28,7 +29,14 @@ from streams.classify import breakdowns
 from streams.kafka.io import produce, records
 from streams.settings import get_settings
 from streams.tools.sample import SampleStream, sample_feedback
-from streams.topics import CLASSIFIED, DEADLETTER, FEEDBACK_CLASSIFIED, NOTIFICATIONS
+from streams.topics import (
+    CLASSIFIED,
+    DEADLETTER,
+    FEEDBACK_CLASSIFIED,
+    FOLLOWUP_DONE,
+    FOLLOWUPS,
+    NOTIFICATIONS,
+)
 
 #: Dimension -> the field of a classified record (JSON) it is read from.
 DIMENSIONS = {d: breakdowns.DIMENSIONS[d] for d in breakdowns.LIVE_MIX}
@@ -49,6 +57,9 @@ class Summary:
         self.feedback: dict[str, dict[str, object]] = {}  # feedback id -> latest record
         self.assigned: deque[str] = deque(maxlen=6)
         self.feedback_expected = 0
+        self.tasks: dict[str, dict[str, object]] = {}  # task id -> latest record
+        #: Open follow-ups the demo's "staff" will mark done (every third one).
+        self.to_close: deque[dict[str, object]] = deque()
 
     def add(self, topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         now = time.monotonic()
@@ -76,6 +87,11 @@ class Summary:
                     f" ({record['confidence']:.0%}, {record['language']}) -> {who}"
                 )
             self.feedback[record["feedback_id"]] = record
+        elif topic.endswith(FOLLOWUPS):
+            task = orjson.loads(value or b"{}")
+            if task["task_id"] not in self.tasks and len(self.tasks) % 3 == 0:
+                self.to_close.append(task)
+            self.tasks[str(task["task_id"])] = task
         elif topic.endswith(NOTIFICATIONS):
             n = orjson.loads(value or b"{}")
             self.notified[n["kind"]] += 1
@@ -113,20 +129,41 @@ class Summary:
             + ("\n".join(self.assigned) or "(none yet)")
         )
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.notified.items())) or "none"
+        states = Counter(str(t["status"]) for t in self.tasks.values())
+        care = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none yet"
         return Group(
             head,
             Panel(grid, title="classification mix (orders)"),
             Panel(notes, title="latest notifications"),
             Panel(feedback, title="customer feedback (Chinese, English, mixed) -> who has it"),
             f"notifications per kind: {kinds}",
+            f"customer follow-ups (customers.followups): {care}",
         )
+
+    def completions(self, topic: str) -> list[tuple[str, bytes | None, bytes]]:
+        """``customers.followup-done`` for the follow-ups picked to close, as a person would."""
+        out = []
+        while self.to_close:
+            task = self.to_close.popleft()
+            done = {
+                "event_id": f"done-{task['task_id']}",
+                "schema_version": 1,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "task_id": task["task_id"],
+                "customer_id": task["customer_id"],
+                "done_by": "demo.staff",
+                "outcome": f"{task['strategy_id']} done in the demo",
+            }
+            out.append((topic, str(task["customer_id"]).encode(), orjson.dumps(done)))
+        return out
 
 
 async def run(orders: int, rate: float, exit_when_done: bool) -> Summary:
     settings = get_settings()
     summary = Summary(orders)
     names = [
-        settings.topic(t) for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER, FEEDBACK_CLASSIFIED)
+        settings.topic(t)
+        for t in (CLASSIFIED, NOTIFICATIONS, DEADLETTER, FEEDBACK_CLASSIFIED, FOLLOWUPS)
     ]
 
     async def watch() -> None:
@@ -149,6 +186,8 @@ async def run(orders: int, rate: float, exit_when_done: bool) -> Summary:
         while True:
             await asyncio.sleep(0.25)
             live.update(summary.render())
+            if done_records := summary.completions(settings.topic(FOLLOWUP_DONE)):
+                await produce(settings.bootstrap, done_records)
             idle = summary.last is not None and time.monotonic() - summary.last > 5
             fed = len(summary.feedback) >= summary.feedback_expected * 0.95
             done = producer.done() and summary.created >= orders * 0.95 and fed

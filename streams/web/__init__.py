@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.app import Worker
-from streams.web import feedback, insight, orders, staff
+from streams.web import care, feedback, insight, orders, staff
 
 
 def register(w: Worker) -> None:
@@ -12,3 +12,4 @@ def register(w: Worker) -> None:
     insight.register(w)
     feedback.register(w)  # /feedback/queue before /feedback/{feedback_id}
     staff.register(w)
+    care.register(w)

@@ -16,24 +16,26 @@ from typing import Any, cast, get_args
 import yaml
 from faust import web
 
-from schemas.events import ClassifiedOrder
+from schemas.events import ClassifiedOrder, FollowupTask, SegmentChanged
 from streams.app import Worker
 from streams.classify import accuracy
 from streams.classify import insight as state
+from streams.web import care
 from streams.web.common import error, gather, money, owned, ready
 
 
 def load_spec() -> dict[str, Any]:
-    """openapi.yaml plus the ClassifiedOrder schema generated from the event model."""
+    """openapi.yaml plus the schemas of the event models it names, generated from them."""
     spec: dict[str, Any] = yaml.safe_load(
         resources.files("streams.web").joinpath("openapi.yaml").read_text()
     )
-    generated = ClassifiedOrder.model_json_schema(
-        mode="serialization", ref_template="#/components/schemas/{model}"
-    )
     components = spec["components"]["schemas"]
-    components.update(generated.pop("$defs", {}))
-    components["ClassifiedOrder"] = generated
+    for model in (ClassifiedOrder, SegmentChanged, FollowupTask):
+        generated = model.model_json_schema(
+            mode="serialization", ref_template="#/components/schemas/{model}"
+        )
+        components.update(generated.pop("$defs", {}))
+        components[model.__name__] = generated
     return spec
 
 
@@ -192,6 +194,10 @@ def register(w: Worker) -> None:
                 "segment": seen.segment if seen is not None else None,
                 "order_count": stats.order_count,
                 "lifetime_spend": money(stats.lifetime_spend),
+                # Customer care (same key, same partition): segment, RFM, moves, follow-ups.
+                **care.summary(
+                    tables.customer_care.get(customer_id), w.rulebook.current, datetime.now(UTC)
+                ),
             }
         )
 

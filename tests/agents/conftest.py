@@ -134,6 +134,9 @@ class Outputs:
     feedback_cases: AsyncMock
     feedback_updates: AsyncMock
     feedback_classified: AsyncMock
+    customer_care: AsyncMock
+    segments: AsyncMock
+    followups: AsyncMock
 
     def kwargs(self, name: str) -> list[dict[str, Any]]:
         mock: AsyncMock = getattr(self, name)

@@ -48,9 +48,11 @@ def test_required_and_properties_match_the_models(name: str, root: type[BaseMode
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     for model in nested_models(root):
         node = definition(schema, model, root)
-        required = {n for n, f in model.model_fields.items() if f.is_required()}
+        # On the wire a field is named by its alias when it has one (``from``, ``to``).
+        names = {n: f.alias or n for n, f in model.model_fields.items()}
+        required = {names[n] for n, f in model.model_fields.items() if f.is_required()}
         assert set(node.get("required", [])) == required, model.__name__
-        assert set(node["properties"]) == set(model.model_fields), model.__name__
+        assert set(node["properties"]) == set(names.values()), model.__name__
         inbound = root in INBOUND
         assert node.get("additionalProperties", True) is inbound, model.__name__
 

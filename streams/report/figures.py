@@ -3,24 +3,25 @@
 What counts: every order whose ``order-created`` record's ``occurred_at`` falls in the period
 ``[start, end)``, once (re-sent records of the same order are ignored), with the dimension
 values it was classified with at creation. ``status_now`` is each of those orders' latest
-status category among the records read (as of the report's end).
+status category among the records read (as of the report's end). People's corrections made
+in the period count as the accuracy query counts them (``streams.classify.accuracy``).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from schemas.events import ClassifiedOrder, FeedbackClassified, Notification
-from streams.classify import breakdowns
-from streams.report.staff import StaffFigures
+from streams.classify import accuracy, breakdowns
 from streams.report.care import CareFigures
+from streams.report.staff import StaffFigures
 
 PeriodName = Literal["day", "week"]
 #: Report dimension -> field of ``ClassifiedOrder`` (``streams.classify.breakdowns``).
@@ -100,6 +101,8 @@ class Figures:
     #: Per team, this period against the previous one (``streams.report.staff``).
     staff: StaffFigures = field(default_factory=StaffFigures)
     care: CareFigures = field(default_factory=CareFigures)
+    #: ``streams.classify.accuracy.summary`` of the corrections made in the period.
+    accuracy: dict[str, Any] = field(default_factory=dict)
 
     def share(self, dimension: str, value: str) -> float:
         return self.by[dimension][value].orders / self.orders if self.orders else 0.0
@@ -172,9 +175,12 @@ def compute(records: Iterable[ClassifiedOrder], period: Period) -> Figures:
     figures.trend = {b: Cell() for b in period.buckets()}
     created: dict[str, ClassifiedOrder] = {}
     latest: dict[str, ClassifiedOrder] = {}
+    corrected: dict[str, ClassifiedOrder] = {}  # correction event id -> its record (once)
     for record in records:
         if record.cause == "order-created" and period.start <= record.occurred_at < period.end:
             created.setdefault(record.order_id, record)
+        if record.cause == "corrected" and period.start <= record.occurred_at < period.end:
+            corrected.setdefault(record.event_id, record)
         seen = latest.get(record.order_id)
         if record.occurred_at < period.end and (
             seen is None or record.occurred_at >= seen.occurred_at
@@ -193,6 +199,11 @@ def compute(records: Iterable[ClassifiedOrder], period: Period) -> Figures:
         figures.status_now[latest[order_id].status_category.value] += 1
     for dimension, cells in figures.by.items():
         figures.by[dimension] = dict(sorted(cells.items(), key=_sort_key(dimension)))
+    cells: dict[str, Counter[str]] = defaultdict(Counter)
+    for record in [*created.values(), *corrected.values()]:
+        for name, value in accuracy.contributions(record):
+            cells[name][value] += 1
+    figures.accuracy = accuracy.summary(cells)
     return figures
 
 

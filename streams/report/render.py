@@ -96,6 +96,14 @@ def csv_rows(figures: Figures) -> list[dict[str, str]]:
     for team, measure, _, now, before in figures.staff.rows():
         row("staff", "team", team, "", measure, "" if now is None else now)
         row("staff", "team", team, "", f"{measure}_previous", "" if before is None else before)
+    for dim, acc in figures.accuracy.get("dimensions", {}).items():
+        row("accuracy", dim, "", "", "corrected", acc["corrected"])
+        share = acc["share_corrected"]
+        row("accuracy", dim, "", "", "share_corrected", "" if share is None else share)
+        for rule, n in acc["by_rule"].items():
+            row("accuracy", dim, rule, "", "corrected_by_rule", n)
+        for pair, n in acc["confusion"].items():
+            row("accuracy", dim, pair, "", "confusion", n)
     care = figures.care
     for (before, after), count in sorted(care.moves.items()):
         row("care", "segment_move", f"{before}->{after}", "", "customers", count)

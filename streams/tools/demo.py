@@ -16,6 +16,7 @@ import time
 from collections import Counter, deque
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -31,6 +32,7 @@ from streams.settings import get_settings
 from streams.tools.sample import SampleStream, sample_feedback
 from streams.topics import (
     CLASSIFIED,
+    CORRECTIONS,
     DEADLETTER,
     FEEDBACK_CLASSIFIED,
     FOLLOWUP_DONE,
@@ -60,6 +62,9 @@ class Summary:
         self.tasks: dict[str, dict[str, object]] = {}  # task id -> latest record
         #: Open follow-ups the demo's "staff" will mark done (every third one).
         self.to_close: deque[dict[str, object]] = deque()
+        #: Orders the demo's "staff" reviews and corrects (one in 15), and corrections seen.
+        self.to_correct: deque[dict[str, Any]] = deque()
+        self.corrected: Counter[str] = Counter()
 
     def add(self, topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         now = time.monotonic()
@@ -70,9 +75,13 @@ class Summary:
             self.classified += 1
             if record["cause"] == "order-created":
                 self.created += 1
+                if self.created % 15 == 0:
+                    self.to_correct.append(record)
                 for d, field in DIMENSIONS.items():
                     if d != "status":  # the current status of every order, below
                         self.mix[d][record[field]] += 1
+            if record["cause"] == "corrected":
+                self.corrected[record["correction"]["dimension"]] += 1
             self.status[record["order_id"]] = record["status"]
         elif topic.endswith(FEEDBACK_CLASSIFIED):
             record = orjson.loads(value or b"{}")
@@ -138,7 +147,36 @@ class Summary:
             Panel(feedback, title="customer feedback (Chinese, English, mixed) -> who has it"),
             f"notifications per kind: {kinds}",
             f"customer follow-ups (customers.followups): {care}",
+            "people's corrections (orders.corrections): "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.corrected.items())) or "none yet"),
         )
+
+    def corrections(self, topic: str) -> list[tuple[str, bytes | None, bytes]]:
+        """``orders.corrections`` for the orders picked for review: a reviewer raises the
+        priority of one, says another is worth more, and so on (docs/corrections.md)."""
+        out = []
+        while self.to_correct:
+            order = self.to_correct.popleft()
+            n = int(order["priority"][1:])
+            dimension, value, reason = (
+                ("priority", f"P{n - 1}", "strategic account")
+                if n > 1
+                else ("value_tier", "high", "framework contract")
+            )
+            if order["value_tier"] == "low" and self.created % 2:
+                dimension, value, reason = "value_tier", "medium", "repeat buyer, bigger orders due"
+            fix = {
+                "event_id": f"fix-{order['order_id']}",
+                "schema_version": 1,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "order_id": order["order_id"],
+                "dimension": dimension,
+                "value": value,
+                "corrected_by": "demo.reviewer",
+                "reason": reason,
+            }
+            out.append((topic, str(order["order_id"]).encode(), orjson.dumps(fix)))
+        return out
 
     def completions(self, topic: str) -> list[tuple[str, bytes | None, bytes]]:
         """``customers.followup-done`` for the follow-ups picked to close, as a person would."""
@@ -188,6 +226,8 @@ async def run(orders: int, rate: float, exit_when_done: bool) -> Summary:
             live.update(summary.render())
             if done_records := summary.completions(settings.topic(FOLLOWUP_DONE)):
                 await produce(settings.bootstrap, done_records)
+            if fixes := summary.corrections(settings.topic(CORRECTIONS)):
+                await produce(settings.bootstrap, fixes)
             idle = summary.last is not None and time.monotonic() - summary.last > 5
             fed = len(summary.feedback) >= summary.feedback_expected * 0.95
             done = producer.done() and summary.created >= orders * 0.95 and fed

@@ -2,8 +2,8 @@
 
 Reads ``orders.classified``, ``orders.notifications`` and ``orders.deadletter`` (no consumer
 group, so it disturbs nothing) and shows orders per second, the mix per value tier and
-priority, the latest notifications and dead letters per reason. ``--once`` reads what is
-there, prints one summary and exits (for scripts and tests).
+priority, the latest notifications, dead letters per reason and people's corrections.
+``--once`` reads what is there, prints one summary and exits (for scripts and tests).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class Top:
         self.notified: Counter[str] = Counter()
         self.latest: deque[str] = deque(maxlen=8)
         self.dead: Counter[str] = Counter()
+        #: People's corrections seen (cause ``corrected``), per dimension (docs/corrections.md).
+        self.corrected: Counter[str] = Counter()
         self.created_at: deque[float] = deque()  # record timestamps (s) of recent orders
         self.first: float | None = None
         self.last: float | None = None
@@ -52,6 +54,8 @@ class Top:
                 self.first = ts if self.first is None else min(self.first, ts)
                 self.last = ts if self.last is None else max(self.last, ts)
                 self.created_at.append(ts)
+            elif record.get("cause") == "corrected" and record.get("correction"):
+                self.corrected[record["correction"]["dimension"]] += 1
         elif topic.endswith(NOTIFICATIONS):
             n = orjson.loads(value or b"{}")
             self.notified[n["kind"]] += 1
@@ -74,10 +78,16 @@ class Top:
             f"orders {self.orders} | orders/s {self.rate(now):.1f} | classified records"
             f" {self.classified} | notifications {sum(self.notified.values())}"
             f" | dead letters {sum(self.dead.values())}"
+            f" | corrections {sum(self.corrected.values())}"
         )
         grid = Table.grid(padding=(0, 4))
         tables = []
-        columns = {**self.mix, "notifications": self.notified, "dead letters": self.dead}
+        columns = {
+            **self.mix,
+            "notifications": self.notified,
+            "dead letters": self.dead,
+            "corrections": self.corrected,
+        }
         for d, counts in columns.items():
             t = Table(title=d.replace("_", " "), show_header=False, box=None)
             for value, count in sorted(counts.items()):

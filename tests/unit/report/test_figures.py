@@ -189,3 +189,30 @@ def test_feedback_received_in_the_period_counts_once_with_its_latest_state() -> 
     assert fb.breaches == {"feedback-normal:first_response": 1}
     rows = [r for r in csv_rows(compute([], period)) if r["section"] == "feedback"]
     assert rows[0]["measure"] == "received" and rows[0]["figure"] == "0"
+
+
+def test_corrections_in_the_period_count_once_as_accuracy() -> None:
+    period = Period.ending("day", END, "UTC")
+    at = END - timedelta(hours=2)
+    fix = {
+        "event_id": "C-1",
+        "dimension": "value_tier",
+        "value": "medium",
+        "decided": "high",
+        "decided_by": "value_tiers",
+        "decided_version": "v",
+        "corrected_by": "u-7",
+    }
+    corrected = record(
+        "SO-1", at, cause="corrected", event_id="C-1", value_tier="medium", correction=fix
+    )
+    old = record("SO-2", END - timedelta(days=2), cause="corrected", event_id="C-0", correction=fix)
+    records = [record("SO-1", at), record("SO-2", at), corrected, corrected, old]
+    figures = compute(records, period)
+    tier = figures.accuracy["dimensions"]["value_tier"]
+    assert (tier["corrected"], tier["share_corrected"]) == (1, 0.5)
+    assert tier["confusion"] == {"high -> medium": 1}
+    rows = [r for r in csv_rows(figures) if r["section"] == "accuracy"]
+    assert {"dimension": "value_tier", "measure": "corrected", "figure": "1"}.items() <= rows[
+        0
+    ].items()

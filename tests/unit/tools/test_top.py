@@ -26,3 +26,12 @@ def test_rate_counts_the_last_seconds_only() -> None:
     assert top.rate(now=3.0) == 4 / RATE_WINDOW_SECONDS
     assert top.rate(now=2.2 + RATE_WINDOW_SECONDS) == 1 / RATE_WINDOW_SECONDS  # only 2.5 s left
     assert "high  4  100%" in text(top, now=None)
+
+
+def test_counts_peoples_corrections_per_dimension() -> None:
+    top = Top()
+    fix = {"cause": "corrected", "correction": {"dimension": "priority"}, "priority": "P1"}
+    for _ in range(2):
+        top.add("orders.classified", 1000, orjson.dumps(fix), [])
+    assert top.orders == 0 and top.corrected == {"priority": 2}
+    assert "corrections 2" in text(top, now=None)

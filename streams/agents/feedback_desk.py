@@ -20,7 +20,14 @@ from schemas.events import FeedbackStatusChanged as StatusChange
 from streams.app import Worker
 from streams.classify import feedback_desk as desk
 from streams.classify.ledger import Seen, by_identity
-from streams.records import FeedbackCase, FeedbackState, FeedbackUpdate, StaffEvent, Tick
+from streams.records import (
+    FeedbackCase,
+    FeedbackState,
+    FeedbackUpdate,
+    StaffEvent,
+    StaffKind,
+    Tick,
+)
 from streams.runtime.deadletters import origin_of
 
 #: Status changes a feedback accepts in each status (reopened only after resolved).
@@ -119,6 +126,8 @@ class Desk:
             await self.publish(state, announce=False)
             if update.change is not None:
                 await self.tell_staff(state, update.change)
+            elif update.correction is not None:
+                await self.tell_correction(state, update.correction, earlier=None)
             return
         if seen is Seen.DUPLICATE:
             await self.reject(
@@ -168,6 +177,27 @@ class Desk:
             )
             await self.w.topics.staff_events.send(key=credit.person.encode(), value=event)
 
+    async def tell_correction(
+        self, state: FeedbackState, correction: FeedbackCorrection, earlier: str | None
+    ) -> None:
+        """A person's category counts as a correction they made, and as one received by the
+        person whose category it replaced (``earlier``; not known again on a replay)."""
+        by = correction.corrected_by
+        credits: list[tuple[StaffKind, str]] = [("correction_made", by)]
+        if earlier is not None and earlier != by:
+            credits.append(("correction_received", earlier))
+        for kind, person in credits:
+            event = StaffEvent(
+                event_id=f"{correction.event_id}:{kind}:{person}",
+                person=person,
+                team=state.assignment.team,
+                kind=kind,
+                subject=state.case.feedback_id,
+                occurred_at=correction.occurred_at,
+                dimension="category",
+            )
+            await self.w.topics.staff_events.send(key=person.encode(), value=event)
+
     async def on_correction(
         self, state: FeedbackState, correction: FeedbackCorrection, position: str, message: Message
     ) -> None:
@@ -202,9 +232,11 @@ class Desk:
             update["assignment"] = assignment.model_copy(
                 update={"reason": f"corrected by {correction.corrected_by}: {assignment.reason}"}
             )
+        earlier = state.corrected.corrected_by if state.corrected is not None else None
         state = state.model_copy(update=update)
         w.tables.feedback[fid] = state
         await self.publish(state, announce=moved)
+        await self.tell_correction(state, correction, earlier)
 
     def apply(self, state: FeedbackState, change: StatusChange, position: str) -> FeedbackState:
         w, fb = self.w, self.w.rulebook.current.feedback

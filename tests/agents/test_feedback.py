@@ -230,3 +230,5 @@ async def test_a_persons_category_routes_a_feedback_out_of_review(outputs: Outpu
     (note,) = outputs.values("notifications")
     assert note.kind == "feedback_assigned" and note.recipient_role == "finance_team"
     assert [d.code for d in outputs.dead_letters()] == ["invalid_correction"]
+    (made,) = outputs.values("staff_events")  # the person's correction counts for them
+    assert (made.kind, made.person, made.dimension) == ("correction_made", "u-7", "category")

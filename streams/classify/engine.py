@@ -399,34 +399,27 @@ def correct(
     every later classification of the order keep the person's value.
     """
     dimension = correction.dimension.value
-    status_reason = current.reasons.get("status", "")
-    standing = classify(
-        facts,
-        current.status,
-        rules,
-        cause="corrected",
-        event_id=correction.event_id,
-        occurred_at=correction.occurred_at,
-        now=now,
-        status_reason=status_reason,
-        as_of=correction.occurred_at,
-    )
-    decided_by = standing.decided_by[dimension]
+
+    def now_as(with_facts: OrderFacts) -> Outcome:
+        return classify(
+            with_facts,
+            current.status,
+            rules,
+            cause="corrected",
+            event_id=correction.event_id,
+            occurred_at=correction.occurred_at,
+            now=now,
+            status_reason=current.reasons.get("status", ""),
+            as_of=correction.occurred_at,
+        )
+
+    decided_by = now_as(facts).decided_by[dimension]
     if current.rules_version != rules.version and not decided_by.startswith("correction by"):
         decided_by = f"{decided_by} (rules {rules.version})"
-    fixed = {**facts.corrections, dimension: override(correction)}
-    kept = facts.model_copy(update={"corrections": fixed})
-    fresh = classify(
-        kept,
-        current.status,
-        rules,
-        cause="corrected",
-        event_id=correction.event_id,
-        occurred_at=correction.occurred_at,
-        now=now,
-        status_reason=status_reason,
-        as_of=correction.occurred_at,
+    kept = facts.model_copy(
+        update={"corrections": {**facts.corrections, dimension: override(correction)}}
     )
+    fresh = now_as(kept)
     record = fresh.classification.model_copy(
         update={"correction": applied(current, decided_by, correction)}
     )

@@ -46,6 +46,22 @@ MAX_LIMIT = 500
 def register(w: Worker) -> None:
     app, tables, settings = w.app, w.tables, w.settings
 
+    def in_window(
+        view: web.View, request: web.Request, default: str
+    ) -> tuple[str, datetime, datetime, set[int], list[state.Bucket]] | web.Response:
+        """The ``?window=`` asked for, and this worker's buckets; or the error to answer."""
+        window = request.query.get("window", default)
+        if window not in get_args(state.Window):
+            return error(view, 400, f"window must be one of {list(get_args(state.Window))}")
+        if not ready(w):
+            return error(view, 503, "rebalancing or recovering; retry shortly")
+        since, until = state.window_bounds(
+            cast(state.Window, window), datetime.now(UTC), settings.timezone
+        )
+        owned_now = owned(w)
+        buckets = [b for b in tables.insight_buckets.values() if b.partition in owned_now]
+        return window, since, until, owned_now, buckets
+
     @app.page("/stats/{dimension}")
     async def stats(self: web.View, request: web.Request, dimension: str) -> web.Response:
         """Orders (created) and status changes per value of ``dimension`` in a window."""
@@ -53,16 +69,10 @@ def register(w: Worker) -> None:
             return error(
                 self, 404, f"unknown dimension {dimension!r}; one of {list(state.DIMENSIONS)}"
             )
-        window = request.query.get("window", "today")
-        if window not in get_args(state.Window):
-            return error(self, 400, f"window must be one of {list(get_args(state.Window))}")
-        if not ready(w):
-            return error(self, 503, "rebalancing or recovering; retry shortly")
-        since, until = state.window_bounds(
-            cast(state.Window, window), datetime.now(UTC), settings.timezone
-        )
-        owned_now = owned(w)
-        buckets = [b for b in tables.insight_buckets.values() if b.partition in owned_now]
+        scope = in_window(self, request, "today")
+        if isinstance(scope, web.Response):
+            return scope
+        window, since, until, owned_now, buckets = scope
         mine = state.totals(buckets, dimension, since, until)
         local = {
             "partitions": sorted(owned_now),
@@ -95,16 +105,10 @@ def register(w: Worker) -> None:
     @app.page("/accuracy")
     async def accuracy_view(self: web.View, request: web.Request) -> web.Response:
         """Share of the rules' decisions people corrected, per dimension, rule and version."""
-        window = request.query.get("window", "last_7_days")
-        if window not in get_args(state.Window):
-            return error(self, 400, f"window must be one of {list(get_args(state.Window))}")
-        if not ready(w):
-            return error(self, 503, "rebalancing or recovering; retry shortly")
-        since, until = state.window_bounds(
-            cast(state.Window, window), datetime.now(UTC), settings.timezone
-        )
-        owned_now = owned(w)
-        buckets = [b for b in tables.insight_buckets.values() if b.partition in owned_now]
+        scope = in_window(self, request, "last_7_days")
+        if isinstance(scope, web.Response):
+            return scope
+        window, since, until, owned_now, buckets = scope
         counts = {
             name: {v: c.count for v, c in state.totals(buckets, name, since, until).items()}
             for name in accuracy.CELLS

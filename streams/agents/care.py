@@ -125,11 +125,13 @@ class CustomerCare:
             if fact.kind == "done" and seen is Seen.DUPLICATE:
                 await self.reject(item, "duplicate_event", f"{fact.key} was applied before")
             return
+        # ``seen`` keeps where upstream the fact was read (what ``by_identity`` compares).
+        source = item.source.position
         try:
             outcome = (
-                flow.done(before, fact, by)
+                flow.done(before, fact, by, source=source)
                 if fact.kind == "done"
-                else flow.apply(before, fact, rules.segments, by, rules.version)
+                else flow.apply(before, fact, rules.segments, by, rules.version, source=source)
             )
         except flow.Rejected as exc:
             await self.reject(item, exc.code, exc.reason)

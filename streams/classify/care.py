@@ -112,7 +112,8 @@ class CareState(_Frozen):
     last_order_at: datetime | None = None
     first_delivery_at: datetime | None = None
     complaints: list[datetime] = Field(default_factory=list)
-    #: Fact key -> position of the record that applied it (``ledger.by_identity``).
+    #: Fact key -> position of the upstream record it came from (``ledger.by_identity``: a copy
+    #: insight or the intake re-sends comes from the same one; a producer's re-send does not).
     seen: dict[str, str] = Field(default_factory=dict)
     tasks: dict[str, Task] = Field(default_factory=dict)
     evaluated_at: datetime | None = None
@@ -278,7 +279,8 @@ def move(
 
 
 def absorb(state: CareState, fact: CareFact, position: str) -> CareState:
-    """The fact counted into the state (the caller has checked it is new)."""
+    """The fact counted into the state (the caller has checked it is new); ``position``: where
+    upstream it was read, kept in ``seen``."""
     seen = dict([*list(state.seen.items())[-(MAX_SEEN - 1) :], (fact.key, position)])
     update: dict[str, object] = {"seen": seen}
     if fact.kind == "order":

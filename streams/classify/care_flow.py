@@ -81,14 +81,26 @@ def _latest(tasks: list[FollowupTask]) -> list[FollowupTask]:
     return list(last.values())
 
 
-def apply(state: CareState, fact: CareFact, rules: SegmentRules, by: str, version: str) -> Outcome:
+def apply(
+    state: CareState,
+    fact: CareFact,
+    rules: SegmentRules,
+    by: str,
+    version: str,
+    *,
+    source: str | None = None,
+) -> Outcome:
     """An order, a final status or a complaint, not seen before (the caller checks ``seen``).
+
+    ``source``: the position of the upstream record the fact came from (insight's or the
+    intake's input), recorded in ``seen`` so that a copy they re-send is recognised as such;
+    ``by`` when not given.
 
     Time is first advanced to the fact (a silence that ended in at_risk before this order
     arrived is recorded as such, then the order wins the customer back).
     """
     caught_up = advance(state, rules, fact.occurred_at, by, version)
-    state = absorb(caught_up.state, fact, by)
+    state = absorb(caught_up.state, fact, source or by)
     at = max(fact.occurred_at, state.since or _EPOCH)
     evaluated = max(state.evaluated_at or _EPOCH, at)
     state = state.model_copy(update={"evaluated_at": evaluated})
@@ -103,8 +115,9 @@ def apply(state: CareState, fact: CareFact, rules: SegmentRules, by: str, versio
     return _merged(*outcomes)
 
 
-def done(state: CareState, fact: CareFact, by: str) -> Outcome:
-    """A person did a task; raises :class:`Rejected` for an unknown or finished one."""
+def done(state: CareState, fact: CareFact, by: str, *, source: str | None = None) -> Outcome:
+    """A person did a task; raises :class:`Rejected` for an unknown or finished one.
+    ``source`` as for :func:`apply`: where the user's record was read."""
     event = fact.done
     assert event is not None
     t = state.tasks.get(event.task_id)
@@ -117,7 +130,7 @@ def done(state: CareState, fact: CareFact, by: str) -> Outcome:
             "task_done",
             f"task {event.task_id} was done by {t.task.done_by} at {t.task.done_at}",
         )
-    state = absorb(state, fact, by)
+    state = absorb(state, fact, source or by)
     state, task = followups.mark_done(
         state, event.task_id, event.occurred_at, event.done_by, event.outcome, by
     )

@@ -190,6 +190,31 @@ async def test_a_followup_done_closes_its_task_and_bad_ones_are_dead_lettered(
     assert unknown_letter.headers["source_offset"] == "2"  # points at the user's record
 
 
+async def test_a_done_the_intake_re_sends_after_a_crash_is_skipped_not_dead_lettered(
+    outputs: Outputs,
+) -> None:
+    """The intake read the user's done again (its offset was not committed before a kill -9)
+    and re-keyed a second copy: same source record, another care-topic offset. That copy is
+    ours, not the producer's: skipped, no ``duplicate_event`` (found on the broker)."""
+    await journey()
+    welcome = next(t for t in tasks(outputs) if t.strategy_id == "welcome-call")
+    outputs.followups.reset_mock()
+    async with INTAKE.test_context() as agent:
+        good = done(welcome.task_id).model_dump_json().encode()
+        for _ in range(2):  # the same record read again: the intake's replay
+            await deliver(agent, good, topic=DONE, key=b"C-1", offset=0, timestamp=1.0)
+    first, again = outputs.kwargs("customer_care")
+    assert first["value"].source == again["value"].source
+
+    async with CARE.test_context() as agent:
+        for n, sent in enumerate((first, again)):
+            raw = wire(sent["value"], "care_input")
+            await deliver(agent, raw, topic=CARE_TOPIC, key=b"C-1", offset=10 + n)
+    (closed,) = tasks(outputs)
+    assert closed.task_id == welcome.task_id and closed.status == "done"
+    assert outputs.dead_letters() == []
+
+
 def classified_feedback(feedback_id: str, category: str, at: datetime) -> bytes:
     record = FeedbackClassified(
         feedback_id=feedback_id,

@@ -70,7 +70,7 @@ def register(w: Worker) -> None:
                 self, 404, f"unknown dimension {dimension!r}; one of {list(state.DIMENSIONS)}"
             )
         scope = in_window(self, request, "today")
-        if isinstance(scope, web.Response):
+        if not isinstance(scope, tuple):  # the error to answer
             return scope
         window, since, until, owned_now, buckets = scope
         mine = state.totals(buckets, dimension, since, until)
@@ -106,7 +106,7 @@ def register(w: Worker) -> None:
     async def accuracy_view(self: web.View, request: web.Request) -> web.Response:
         """Share of the rules' decisions people corrected, per dimension, rule and version."""
         scope = in_window(self, request, "last_7_days")
-        if isinstance(scope, web.Response):
+        if not isinstance(scope, tuple):  # the error to answer
             return scope
         window, since, until, owned_now, buckets = scope
         counts = {

@@ -19,7 +19,7 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import ClassifiedOrder
-from streams.agents import care
+from streams.agents.care import send as to_care
 from streams.app import Worker
 from streams.classify import analytics
 from streams.classify import insight as state
@@ -53,7 +53,7 @@ class Insight:
                         key=record.customer_id.encode(), value=seen
                     )
                 if record is not None and (fact := care_fact(record)) is not None:
-                    await care.send(self.w, fact, source_of(message))
+                    await to_care(self.w, fact, source_of(message))
 
     async def run_customers(self, stream: StreamT[bytes]) -> None:
         table = self.w.tables.insight_customers

@@ -20,7 +20,7 @@ from schemas.events import ClassifiedOrder, FollowupTask, SegmentChanged
 from streams.app import Worker
 from streams.classify import accuracy
 from streams.classify import insight as state
-from streams.web import care
+from streams.web.care import summary as care_summary
 from streams.web.common import error, gather, money, owned, ready
 
 
@@ -199,7 +199,7 @@ def register(w: Worker) -> None:
                 "order_count": stats.order_count,
                 "lifetime_spend": money(stats.lifetime_spend),
                 # Customer care (same key, same partition): segment, RFM, moves, follow-ups.
-                **care.summary(
+                **care_summary(
                     tables.customer_care.get(customer_id), w.rulebook.current, datetime.now(UTC)
                 ),
             }

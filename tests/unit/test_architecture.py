@@ -47,6 +47,30 @@ def test_no_module_imports_its_own_package() -> None:
     assert not offenders, offenders
 
 
+def test_no_module_imports_a_sibling_through_its_package() -> None:
+    """``from streams.agents import care`` inside ``streams.agents.insight`` runs the package's
+    ``__init__``, which imports ``insight`` back: a cycle grimp records as a sibling import
+    only, so the source is read where the package's ``__init__`` imports the module."""
+    import ast
+
+    import grimp
+
+    graph = grimp.build_graph("streams", "schemas")
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in [*(root / "streams").rglob("*.py"), *(root / "schemas").rglob("*.py")]:
+        if path.name == "__init__.py":
+            continue
+        parts = path.relative_to(root).with_suffix("").parts
+        module, package = ".".join(parts), ".".join(parts[:-1])
+        if module not in graph.find_modules_directly_imported_by(package):
+            continue  # the package does not import this module: no cycle through it
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == package and node.level == 0:
+                offenders.append(f"{module}: from {package} import ...")
+    assert not offenders, offenders
+
+
 def test_records_import_no_numerics() -> None:
     """The bench's peer venv (no numpy) imports the records; the feedback model stays out."""
     import subprocess

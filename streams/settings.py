@@ -194,6 +194,16 @@ class Settings(BaseSettings):
         description="TLS to the brokers (system CA bundle); with SASL: SASL_SSL",
     )
 
+    # ---- Kafka security: TLS, SASL/SCRAM, mTLS, secrets from files (issue 16, kafka) ------
+    # The broker_* fields above may be moved here and extended; validators of this block too.
+    # ---- end of Kafka security ---------------------------------------------------------
+
+    # ---- the HTTP API's bearer token and /metrics token (issue 16, api) -----------------
+    # ---- end of the HTTP API's tokens --------------------------------------------------
+
+    # ---- personal data: master key, pseudonyms, masking, erasure (issue 16, privacy) ---
+    # ---- end of personal data ----------------------------------------------------------
+
     @field_validator("analytics_windows", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

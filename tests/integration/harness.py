@@ -197,6 +197,7 @@ class Kafka:
                 if time.monotonic() > deadline:
                     raise AssertionError(
                         f"timed out after {deadline_s:g}s on {topic}; have {len(found)} records"
+                        + "".join(f"\n  {r.key!r}: {r.value[:240]!r}" for r in found[-40:])
                     )
                 batch = await consumer.getmany(timeout_ms=250)
                 for records in batch.values():

@@ -28,16 +28,16 @@ def received(w: Worker) -> tuple[dict[str, float], float]:
 # The backlog takes 2-5 minutes to drain on two shared cores; the whole test gets ten.
 @pytest.mark.timeout(600)
 def test_inputs_are_held_and_released_under_a_backlog_and_nothing_is_lost(tmp_path: Path) -> None:
-    """6,000 orders (about 28,000 events) wait before the worker starts, with a limit of 1000
+    """2,000 orders (about 9,600 events) wait before the worker starts, with a limit of 300
     internal records. The inputs must be held and released (every hold pauses and resumes the
     input partitions in the Kafka client), and the verifier must find the run exact: nothing
     skipped, lost or counted twice. How far the inputs lead the last stage is reported, not
-    asserted (see docs/guarantees.md, Backpressure): on a fresh broker about 8,000 records (without
-    backpressure: all 48,566), but 26,000-31,000 once the broker held many topics (slow valve
-    ticks; parked status changes are not counted as waiting)."""
+    asserted (see docs/guarantees.md, Backpressure). The size is what makes the valve open and
+    close several times, not more: a larger backlog took 6-7 minutes of CI and proved the same
+    (`make backlog` drains a million events)."""
     run = Run("backpressure", tmp_path)
-    run.env |= {"ORDERTRIAGE_BACKPRESSURE_RECORDS": os.environ.get("BACKPRESSURE", "1000")}
-    planned = plan(6000, 23)  # 10,000 took 7 min with the care and staff stages
+    run.env |= {"ORDERTRIAGE_BACKPRESSURE_RECORDS": os.environ.get("BACKPRESSURE", "300")}
+    planned = plan(2000, 23)
     run.produce(planned).join()
     w = run.workers[0].start(timeout=120)
     inputs_topics = {w.topic("orders.created"), w.topic("orders.status-changed")}

@@ -170,7 +170,15 @@ def test_a_customer_moves_new_regular_at_risk_won_back_across_a_kill_9(tmp_path:
             return done and all(tasks(vs, c) for c in DELIVERED)
 
         steps = {followups.notification_id(welcome, n) for n in (0, 1)}
-        tasks_out = read(kafka, FOLLOWUPS, closed, 60)
+        try:
+            tasks_out = read(kafka, FOLLOWUPS, closed, 60)
+        except AssertionError as exc:  # say which dead letters there were, too
+            try:
+                dead = kafka.read(DEADLETTER, bool, 10)
+            except AssertionError:
+                dead = []
+            letters = [dict(r.headers).get(f"{DLQ}reason", b"")[:200] for r in dead]
+            raise AssertionError(f"{exc}\ndead letters: {letters}") from None
         notes = read(kafka, NOTIFICATIONS, lambda vs: steps <= {v["notification_id"] for v in vs})
         dead = kafka.read(DEADLETTER, lambda rs: any(b"no-such-task" in r.value for r in rs))
 

@@ -18,6 +18,10 @@ status changes were then dead-lettered as ``unknown_order``. Here:
 - a record after a jump is held back and the partition sought back to the first missing
   offset (our inputs have no transaction markers; if the broker still starts later after that
   seek, the offsets are gone, e.g. deleted by retention, and the stream goes on);
+- a drop at the *tail* of a partition has no later record to show the jump: after every
+  batch, a client position past the next offset the stream must see is sought back too (seen:
+  the last status changes of a partition, dropped while the flow stopped after a kill -9
+  restart, never delivered; the partition stalled until a new record came);
 - a commit covers only acked offsets contiguous from where the last one ended;
 - a skipped record is released, not acked: it stays uncommitted, and the partition is sought
   back to it before the next fetch (seen: a worker restarted after a kill -9 released the first
@@ -61,6 +65,8 @@ class Continuity:
     commit_base: dict[TP, int] = field(default_factory=dict)
     #: Per partition, the first record a stream skipped (released) since the last seek.
     released: dict[TP, int] = field(default_factory=dict)
+    #: Times the flow stopped (Faust's ``stop_flow``): a batch cut short drops records.
+    interruptions: int = 0
 
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions revoked: nothing is known until the next seek."""
@@ -103,6 +109,37 @@ class Continuity:
         self.expected[tp] = offset + 1
         return None
 
+    def tail_gaps(self, positions: Mapping[TP, int], *, interrupted: bool) -> dict[TP, int]:
+        """Partitions whose client position is past the next offset the stream must see, and
+        that offset (to seek back to): records fetched and dropped with none after them.
+
+        ``interrupted``: the flow stopped or the generation changed during the batch (the
+        only times Faust drops fetched records). A gap left after a seek back by a batch that
+        was not interrupted has no records in it (compacted away, or transaction markers):
+        the stream goes on from the position, as :meth:`check` does for such a jump.
+        """
+        due: dict[TP, int] = {}
+        for tp, position in positions.items():
+            want = self.expected.get(tp)
+            if want is None or position <= want or self.exempt(tp.topic):
+                continue
+            if interrupted or self.refetching.get(tp) != want:
+                self.refetching[tp] = want
+                due[tp] = want
+                continue
+            log.warning(
+                "%s: offsets %d..%d hold no records; going on at %d",
+                tp,
+                want,
+                position - 1,
+                position,
+            )
+            self.refetching.pop(tp, None)
+            if self.commit_base.get(tp) == want:
+                self.commit_base[tp] = position
+            self.expected[tp] = position
+        return due
+
     def release(self, tp: TP, offset: int) -> None:
         """A stream skipped the record at ``offset`` without processing it: read it again."""
         if not self.exempt(tp.topic):
@@ -144,8 +181,14 @@ async def filtered(
     continuity: Continuity,
     seek: Callable[[TP, int], Awaitable[None]],
     on_refetch: Callable[[TP, int, int], None],
+    fetch_state: Callable[[], tuple[Mapping[TP, int], object]] | None = None,
 ) -> AsyncIterator[tuple[TP, Any]]:
-    """The records of one fetched ``batch`` the stream may see, seeking back over skips."""
+    """The records of one fetched ``batch`` the stream may see, seeking back over skips.
+
+    ``fetch_state``: the client's positions and a token that changes when the flow stops or
+    the generation changes (read before and after the batch, for :meth:`Continuity.tail_gaps`).
+    """
+    before = fetch_state()[1] if fetch_state is not None else None
     for tp, offset in continuity.rewinds().items():
         log.warning("%s: record %d was skipped by a stream; reading it again", tp, offset)
         try:
@@ -169,6 +212,40 @@ async def filtered(
             message.offset - 1,
         )
         await seek(tp, seek_to)
+    if fetch_state is None:
+        return
+    positions, after = fetch_state()
+    gaps = continuity.tail_gaps(
+        {tp: p for tp, p in positions.items() if tp not in held}, interrupted=after != before
+    )
+    for tp, offset in gaps.items():
+        on_refetch(tp, offset, positions[tp])
+        log.warning(
+            "%s: offsets %d..%d were dropped by the fetch loop at the end of the partition;"
+            " reading them again",
+            tp,
+            offset,
+            positions[tp] - 1,
+        )
+        try:
+            await seek(tp, offset)
+        except Exception:  # revoked meanwhile: the next owner starts from the committed offset
+            log.warning("%s: could not seek back to %d", tp, offset, exc_info=True)
+
+
+def client_positions(consumer: Any) -> dict[TP, int]:
+    """The aiokafka client's position (next offset it returns) per assigned partition; empty
+    while it has no assignment. Read from the event loop's thread: plain attribute reads of
+    state the client's thread changes only when it returns records or seeks."""
+    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    subscription = client._subscription.subscription if client is not None else None
+    assignment = subscription.assignment if subscription is not None else None
+    if assignment is None:
+        return {}
+    return {
+        TP(tp.topic, tp.partition): meta.offset
+        for tp, meta in assignment.all_consumed_offsets().items()
+    }
 
 
 def is_skipped(app: App, message: Any) -> bool:
@@ -262,9 +339,25 @@ def _patch_faust() -> None:
         if guard is None:
             return original_getmany(self, timeout)
         batch = original_getmany(self, timeout)
-        return filtered(batch, guard.continuity, self.seek, guard.on_refetch)
+        continuity, app = guard.continuity, self.app
+
+        def fetch_state() -> tuple[Mapping[TP, int], object]:
+            epoch = (continuity.interruptions, app.consumer_generation_id, self.flow_active)
+            return client_positions(self), epoch
+
+        return filtered(batch, continuity, self.seek, guard.on_refetch, fetch_state)
 
     Consumer.getmany = getmany  # type: ignore[method-assign,assignment]
+
+    original_stop_flow = Consumer.stop_flow
+
+    def stop_flow(self: Consumer) -> None:
+        guard = _guard(self.app)
+        if guard is not None:
+            guard.continuity.interruptions += 1
+        original_stop_flow(self)
+
+    Consumer.stop_flow = stop_flow  # type: ignore[method-assign]
 
     original_new_offset = Consumer._new_offset
 

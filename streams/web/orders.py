@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import Worker
 from streams.classify.engine import classify
+from streams.runtime.continuity import client_positions
 from streams.runtime.progress import Progress
 from streams.web.common import error, gather
 
@@ -59,13 +60,15 @@ def register(w: Worker) -> None:
     def why_stuck(now: float) -> str:
         """What an operator (or a bug report) needs about each stuck partition."""
         consumer, cont = app.consumer, w.continuity
+        positions = client_positions(consumer)
         parts = []
         for tp in progress.stuck(now, settings.stall_seconds / 2):
             acked = consumer._acked.get(tp) or []
             unacked = sorted(m.offset for m in consumer._unacked_messages if m.tp == tp)
             parts.append(
                 f"{tp.topic}[{tp.partition}] committed={consumer._committed_offset.get(tp)}"
-                f" highwater={consumer.highwater(tp)} expected={cont.expected.get(tp)}"
+                f" highwater={consumer.highwater(tp)} position={positions.get(tp)}"
+                f" expected={cont.expected.get(tp)}"
                 f" commit_base={cont.commit_base.get(tp)} refetching={cont.refetching.get(tp)}"
                 f" acked={min(acked) if acked else None}..{max(acked) if acked else None}"
                 f"({len(acked)}) paused={tp in consumer._paused_partitions}"

@@ -173,3 +173,60 @@ def test_a_commit_that_lands_after_a_seek_moves_the_base_up() -> None:
     assert not c.may_commit(A, [29, 30])
     assert c.may_commit(A, [29, 30], committed=29) and c.commit_base[A] == 29
     assert not c.may_commit(B, [5], committed=None) or B not in c.commit_base
+
+
+async def tail_run(
+    continuity: Continuity,
+    positions: dict[TP, int],
+    *records: tuple[TP, int],
+    stops: int = 0,
+) -> tuple[list, list]:
+    """One batch whose client positions are ``positions`` after it; ``stops`` flow stops
+    happen while it is read (Faust cuts the batch short then)."""
+    seeks: list[tuple[TP, int]] = []
+    epochs = iter([0, stops])
+
+    async def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    def fetch_state() -> tuple[dict[TP, int], object]:
+        return positions, next(epochs)
+
+    out = [
+        (tp, m.offset)
+        async for tp, m in filtered(batch(*records), continuity, seek, lambda *a: None, fetch_state)
+    ]
+    return out, seeks
+
+
+async def test_records_dropped_at_the_end_of_a_partition_are_read_again() -> None:
+    """Faust returned 5..11 from the client and dropped 8..11 (the flow stopped): no later
+    record shows the jump, so the client's position does."""
+    c = Continuity()
+    c.restart({A: 5, B: 0})
+    out, seeks = await tail_run(c, {A: 12, B: 1}, (A, 5), (A, 6), (A, 7), (B, 0), stops=1)
+    assert out == [(A, 5), (A, 6), (A, 7), (B, 0)] and seeks == [(A, 8)]
+    # Dropped again by another stop: sought back again, never given up.
+    out, seeks = await tail_run(c, {A: 12, B: 1}, stops=1)
+    assert seeks == [(A, 8)]
+    out, seeks = await tail_run(c, {A: 12, B: 1}, (A, 8), (A, 9), (A, 10), (A, 11))
+    assert out == [(A, 8), (A, 9), (A, 10), (A, 11)] and seeks == []
+    assert c.expected[A] == 12 and A not in c.refetching
+
+
+async def test_a_tail_without_records_is_passed_after_one_seek_back() -> None:
+    """Compacted away (or markers): the client moves past offsets that hold nothing. One seek
+    back to make sure; then the stream goes on from the position, as for a jump."""
+    c = Continuity()
+    c.restart({A: 3})
+    _, seeks = await tail_run(c, {A: 6})  # not interrupted, but first seen: look again
+    assert seeks == [(A, 3)]
+    _, seeks = await tail_run(c, {A: 6})
+    assert seeks == [] and c.expected[A] == 6 and c.commit_base[A] == 6
+
+
+async def test_positions_at_the_next_offset_or_of_changelogs_need_nothing() -> None:
+    c = Continuity(exempt=lambda topic: topic.endswith("-changelog"))
+    c.restart({A: 4, LOG: 0})
+    _, seeks = await tail_run(c, {A: 4, LOG: 90, B: 7}, stops=1)  # B: never sought, unknown
+    assert seeks == []

@@ -15,7 +15,7 @@ def test_the_description_is_valid_openapi() -> None:
 
 
 def test_every_route_is_described_and_every_description_is_a_route() -> None:
-    worker = build(Settings(app_id="openapi-test", store="memory://"))
+    worker = build(Settings(app_id="openapi-test", store="memory://", api_token="t" * 32))
     agents.register(worker)
     web.register(worker)
     assert set(worker.app.web.views) == set(SPEC["paths"])

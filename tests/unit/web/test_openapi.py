@@ -24,3 +24,15 @@ def test_every_route_is_described_and_every_description_is_a_route() -> None:
 def test_classified_order_schema_comes_from_the_event_model() -> None:
     schema = SPEC["components"]["schemas"]["ClassifiedOrder"]
     assert "reasons" in schema["properties"] and schema["additionalProperties"] is False
+
+
+def test_the_open_routes_are_the_probes_and_every_other_needs_a_token() -> None:
+    from streams.web import OPEN_PATHS
+
+    declared = {p: ops["get"].get("security", SPEC["security"]) for p, ops in SPEC["paths"].items()}
+    assert SPEC["security"] == [{"apiToken": []}]
+    assert {p for p, s in declared.items() if s == []} == OPEN_PATHS
+    assert declared["/metrics"] == [{}, {"metricsToken": []}]
+    for path, security in declared.items():
+        if path not in OPEN_PATHS | {"/metrics"}:
+            assert "401" in SPEC["paths"][path]["get"]["responses"], path

@@ -26,6 +26,7 @@ log = logging.getLogger("ordertriage.apiauth")
 REALM = 'Bearer realm="ordertriage"'
 MIN_LENGTH = 16
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class TokenError(Exception):
@@ -170,7 +171,7 @@ class Guard:
             return None if self.metrics is None else (self.metrics.encode(), "metrics token")
         return self.api.encode(), "API token"
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         @web.middleware
         async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
             needed = self.needed(request.path)
@@ -189,4 +190,4 @@ class Guard:
 
     def install(self, app: web.Application) -> None:
         """Guard every route of ``app`` (before it starts: aiohttp freezes middlewares then)."""
-        app.middlewares.append(self.middleware())
+        app.middlewares.append(self.middleware())  # type: ignore[arg-type]

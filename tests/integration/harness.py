@@ -145,9 +145,9 @@ class Worker:
         return "\n".join(text.splitlines()[-lines:])
 
     def get(self, path: str, **params: object) -> httpx.Response:
-        return httpx.get(
-            f"{self.url}{path}", params=params, headers=headers(self.token), timeout=10
-        )
+        # No params= when none: httpx would drop a query written into ``path``.
+        extra = {"params": params} if params else {}
+        return httpx.get(f"{self.url}{path}", headers=headers(self.token), timeout=10, **extra)
 
 
 class Kafka:

@@ -56,7 +56,7 @@ def _read(path: Path, *, own: bool) -> str:
     return token
 
 
-def generate(path: Path) -> tuple[str, bool]:
+def create_token_file(path: Path) -> tuple[str, bool]:
     """A new token written to ``path`` (0600) unless a racing process wrote one first.
 
     Written to a private temporary file, then hard-linked into place: the link is atomic and
@@ -98,7 +98,7 @@ def api_token(settings: Settings, *, generate: bool = False) -> tuple[str, str]:
             "no API token: set ORDERTRIAGE_API_TOKEN or ORDERTRIAGE_API_TOKEN_FILE, or start"
             f" a worker in this directory first (it writes one to {path})"
         )
-    token, created = generate(path)
+    token, created = create_token_file(path)
     return token, f"{path.resolve()} ({'generated' if created else 'reused'})"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from streams.apiauth import generate
+from streams.apiauth import create_token_file
 
 
 @click.command()
@@ -28,7 +28,7 @@ def main(directory: Path, owner: int, metrics_group: int) -> None:
         if path.exists():
             click.echo(f"{path}: kept")
             continue
-        generate(path)
+        create_token_file(path)
         os.chown(path, owner, group)
         path.chmod(mode)
         click.echo(f"{path}: written")  # the path, never the token

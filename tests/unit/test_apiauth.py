@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -170,3 +172,33 @@ def test_metrics_needs_a_token_beyond_loopback(tmp_path: Path) -> None:
         with pytest.raises(apiauth.TokenError, match="ORDERTRIAGE_METRICS_TOKEN_FILE"):
             apiauth.metrics_token(s, host)
     assert apiauth.metrics_token(settings(tmp_path, metrics_token=METRICS), "0.0.0.0") == METRICS
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"ORDERTRIAGE_WEB_HOST": "0.0.0.0"}, "ORDERTRIAGE_METRICS_TOKEN_FILE"),
+        ({"ORDERTRIAGE_API_TOKEN_FILE": "{readable}"}, "may be read by other users"),
+    ],
+)
+def test_the_worker_refuses_to_start_with_a_clear_error(
+    tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    readable = tmp_path / "token"
+    readable.write_text(TOKEN)
+    readable.chmod(0o644)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ORDERTRIAGE_")}
+    environ |= {k: v.format(readable=readable) for k, v in env.items()}
+    environ |= {
+        "ORDERTRIAGE_API_TOKEN_GENERATED_FILE": str(tmp_path / "generated"),
+        "KAFKA_BOOTSTRAP": "127.0.0.1:1",  # never reached: it stops before connecting
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and reason in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and TOKEN not in done.stderr + done.stdout

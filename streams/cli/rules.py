@@ -15,6 +15,7 @@ from rich.table import Table
 
 from schemas.codec import DecodeError, decode
 from schemas.events import OrderCorrection, OrderCreated, StatusChanged
+from streams import apiauth
 from streams.classify.backtest import RulesDiff, diff, replay
 from streams.classify.rules import RuleSet, RuleSetError
 from streams.settings import get_settings
@@ -227,7 +228,16 @@ def explain(order_id: str, url: str | None, as_json: bool) -> None:
     """Why ORDER_ID is classified as it is: each dimension, what decided it, the inputs."""
     settings = get_settings()
     base = url or f"http://{settings.web_host}:{settings.web_port}"
-    response = httpx.get(f"{base}/orders/{order_id}/explain", timeout=10)
+    try:
+        auth = apiauth.client_headers(settings)
+    except apiauth.TokenError as missing:
+        raise click.ClickException(str(missing)) from None
+    response = httpx.get(f"{base}/orders/{order_id}/explain", headers=auth, timeout=10)
+    if response.status_code == 401:
+        raise click.ClickException(
+            f"{base} refused the API token: give this command the workers' token"
+            " (ORDERTRIAGE_API_TOKEN or ORDERTRIAGE_API_TOKEN_FILE)"
+        )
     if response.status_code == 404:
         raise click.ClickException(f"order {order_id} not found")
     response.raise_for_status()

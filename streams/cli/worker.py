@@ -21,13 +21,17 @@ def worker() -> None:
     # does: without this the worker ran on the pure-Python loop (profiled: ~12% of its CPU).
     mode.loop.use("uvloop")
     from streams import agents, web
+    from streams.apiauth import TokenError
     from streams.app import build
     from streams.kafka.admin import ensure_topics
 
     settings = get_settings()
     w = build(settings)
     agents.register(w)
-    web.register(w)
+    try:
+        web.register(w)
+    except TokenError as unusable:  # before anything starts: the reason, not a traceback
+        raise click.ClickException(str(unusable)) from None
     app = w.app
     subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
     asyncio.run(

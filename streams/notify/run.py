@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from streams import apiauth
 from streams.kafka import clients
 from streams.kafka.admin import ensure_topics
 from streams.notify.config import load
@@ -27,6 +28,14 @@ log = logging.getLogger("ordertriage.notify")
 async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT); config errors raise before anything."""
     config, secrets = load(config_path)
+    # The worker's API token: sent to the worker, and asked of /notifications here (the /act
+    # links carry their own signature). Probes and /act stay open; /metrics as on the worker.
+    token, source = apiauth.api_token(settings, generate=True)
+    guard = apiauth.Guard(
+        api=token,
+        metrics=apiauth.metrics_token(settings, settings.notify_host),
+        open_paths=frozenset({"/act", "/healthz"}),
+    )
     if stop is None:  # the command, not a test: stop cleanly on a signal
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -72,8 +81,11 @@ async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | Non
             settings.notify_worker_url.rstrip("/"),
             session,
             feedback_topic=settings.topic(FEEDBACK_STATUS),
+            api_token=token,
         )
-        runner = web.AppRunner(application(site), access_log=None)
+        served = application(site)
+        guard.install(served)
+        runner = web.AppRunner(served, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.notify_host, settings.notify_port).start()
         consumer = clients.consumer(
@@ -88,7 +100,12 @@ async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | Non
         )
         consumer.subscribe([settings.topic(NOTIFICATIONS)], listener=Reload(ledger, notifier))
         await consumer.start()
-        log.info("notify: serving on %s:%d", settings.notify_host, settings.notify_port)
+        log.info(
+            "notify: serving on %s:%d; /notifications needs the API token (in %s)",
+            settings.notify_host,
+            settings.notify_port,
+            source,
+        )
         try:
             await notifier.run(consumer, stop)
         finally:

@@ -40,10 +40,12 @@ class Site:
         worker_url: str,
         session: aiohttp.ClientSession,
         feedback_topic: str = "feedback.status-changed",
+        api_token: str = "",
     ) -> None:
         self.config, self.secret, self.ledger, self.producer = config, secret, ledger, producer
         self.actions_topic, self.worker_url, self.session = actions_topic, worker_url, session
         self.feedback_topic = feedback_topic
+        self.worker_headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
         self.lock = asyncio.Lock()  # one /act at a time: one-time use must not race
 
     def notification(self, notification_id: str) -> Notification | None:
@@ -65,7 +67,7 @@ class Site:
         try:
             timeout = aiohttp.ClientTimeout(total=2)
             async with self.session.get(
-                f"{self.worker_url}/orders/{order_id}", timeout=timeout
+                f"{self.worker_url}/orders/{order_id}", headers=self.worker_headers, timeout=timeout
             ) as r:
                 if r.status != 200:
                     return None

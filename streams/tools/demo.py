@@ -259,6 +259,17 @@ def start_worker(log_path: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the worker was not ready within 120s; see {log_path}")
 
 
+def api_hint() -> str:
+    """How to query the worker: the token's file (never the token) in a curl line."""
+    settings = get_settings()
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    if settings.api_token.get_secret_value():
+        shell = "$ORDERTRIAGE_API_TOKEN"
+    else:
+        shell = f"$(cat {settings.api_token_file or settings.api_token_generated_file})"
+    return f'HTTP API: curl -H "Authorization: Bearer {shell}" {base}/open-orders'
+
+
 @click.command()
 @click.option("--orders", default=int(os.environ.get("DEMO_ORDERS", "300")), show_default=True)
 @click.option(
@@ -273,6 +284,7 @@ def main(orders: int, rate: float, exit_when_done: bool) -> None:
     log_path.parent.mkdir(exist_ok=True)
     print(f"starting a worker (log: {log_path}) ...", flush=True)
     proc = start_worker(log_path)
+    print(api_hint(), flush=True)
     try:
         summary = asyncio.run(run(orders, rate, exit_when_done))
         print(

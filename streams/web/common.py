@@ -48,7 +48,10 @@ async def gather(
         url = request.url.with_host(target.host or "127.0.0.1").with_port(target.port)
         try:
             async with app.http_client.get(
-                url.update_query(scope="local"), timeout=PEER_TIMEOUT
+                url.update_query(scope="local"),
+                # The caller's token passed the guard; peers share it (as table_route forwards).
+                headers={"Authorization": request.headers.get("Authorization", "")},
+                timeout=PEER_TIMEOUT,
             ) as response:
                 return await response.json() if response.status == 200 else None
         except (aiohttp.ClientError, TimeoutError):

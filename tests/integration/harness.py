@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,9 +19,14 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
 
+from streams.apiauth import headers
 from streams.topics import ANALYTICS, CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
 
 Record = ConsumerRecord[bytes, bytes]
+
+#: The workers' API token in these tests (as a deployment configures one for all its workers).
+API_TOKEN = secrets.token_urlsafe(32)
+AUTH = headers(API_TOKEN)
 
 
 def bootstrap() -> str:
@@ -61,6 +67,8 @@ class Worker:
     instance: str = ""
     #: The module run as ``python -m``: ``tests.faults.faulty_worker`` injects faults.
     module: str = "streams.cli"
+    #: What ``get`` sends as the bearer token.
+    token: str = API_TOKEN
 
     @property
     def prefix(self) -> str:
@@ -96,6 +104,7 @@ class Worker:
                 "ORDERTRIAGE_TICK_INTERVAL_SECONDS": "0.5",
                 "ORDERTRIAGE_LOG_LEVEL": "info",
                 "ORDERTRIAGE_MAX_VALUE_BYTES": "65536",
+                "ORDERTRIAGE_API_TOKEN": API_TOKEN,
             }
         )
         env.update(self.env_overrides)
@@ -135,8 +144,10 @@ class Worker:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=10)
+    def get(self, path: str, **params: object) -> httpx.Response:
+        # No params= when none: httpx would drop a query written into ``path``.
+        extra = {"params": params} if params else {}
+        return httpx.get(f"{self.url}{path}", headers=headers(self.token), timeout=10, **extra)
 
 
 class Kafka:

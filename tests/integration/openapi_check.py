@@ -37,7 +37,10 @@ def adapt(response: httpx.Response) -> tuple[Request, Response]:
         host_url=f"{url.scheme}://{url.netloc.decode()}",
         path=url.path,
         method=response.request.method.lower(),
-        parameters=RequestParameters(query=ImmutableMultiDict(list(url.params.multi_items()))),
+        parameters=RequestParameters(
+            query=ImmutableMultiDict(list(url.params.multi_items())),
+            header=Headers(list(response.request.headers.items())),  # the bearer scheme
+        ),
     )
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     return request, Response(response.status_code, response.content, content_type)

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from streams.topics import (
     FEEDBACK_CLASSIFIED,
     FEEDBACK_CORRECTIONS,
@@ -86,7 +84,7 @@ def test_feedback_is_classified_routed_linked_and_answered(worker: Worker, kafka
     dead = kafka.read(DEADLETTER, lambda rs: len(rs) >= 1)
     assert any(r.key == b"FB-x" for r in dead)
 
-    contract = Contract(httpx.get(f"{worker.url}/openapi.json", timeout=10).json(), worker.url)
+    contract = Contract(worker.get("/openapi.json").json(), worker.url)
     one = contract.check(worker.get("/feedback/FB-2")).json()
     assert one["team"] == "quality" and one["explain"]["model_version"].startswith("fb-")
     review = contract.check(worker.get("/feedback/queue?team=review")).json()

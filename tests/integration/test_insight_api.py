@@ -46,7 +46,7 @@ def test_queries_agree_with_the_events_and_the_openapi_description(
         # Both members own partitions and together all of them: the join's rebalance is over.
         shares = []
         for worker in (first, second):
-            r = httpx.get(f"{worker.url}/stats/status", params={"scope": "local"}, timeout=5)
+            r = worker.get("/stats/status", scope="local")
             if r.status_code != 200 or not r.json()["partitions"]:
                 return False
             shares.append(set(r.json()["partitions"]))
@@ -78,12 +78,10 @@ def test_queries_agree_with_the_events_and_the_openapi_description(
     kafka.read(CLASSIFIED, lambda rs: len(rs) >= 25)
     kafka.close()
 
-    contract = Contract(
-        httpx.get(f"{first.url}/openapi.json", timeout=10).json(), first.url, second.url
-    )
+    contract = Contract(first.get("/openapi.json").json(), first.url, second.url)
 
     def get(worker: Worker, path: str, _valid: bool = True, **params: object) -> httpx.Response:
-        response = httpx.get(f"{worker.url}{path}", params=params, timeout=10)
+        response = worker.get(path, **params)
         return contract.check(response, valid_request=_valid)
 
     def counted() -> bool:

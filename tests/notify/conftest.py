@@ -14,7 +14,7 @@ import pytest
 
 from streams.settings import Settings
 from tests.notify.fakes import Mailbox, Platforms, free_port
-from tests.notify.helpers import SECRETS, config_text, environment
+from tests.notify.helpers import API_TOKEN, SECRETS, config_text, environment
 
 
 def bootstrap() -> str:
@@ -80,6 +80,7 @@ def setup(
         notify_attempts=3,
         notify_backoff_seconds=0.05,
         topic_partitions=2,
+        api_token=API_TOKEN,
     )
     return Setup(settings, path, env)
 

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from schemas.events import Notification, Priority
 
+#: The worker's and notifier's API token in these tests (ORDERTRIAGE_API_TOKEN).
+API_TOKEN = "notify-tests-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
 SECRETS = {
     "dingtalk_token": "dt-access-token",
     "dingtalk_secret": "SECdingtalk-secret-0123456789",

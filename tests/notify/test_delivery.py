@@ -12,7 +12,7 @@ from streams.kafka.io import produce, read_all
 from streams.topics import NOTIFICATIONS
 from tests.notify.conftest import Setup
 from tests.notify.fakes import Mailbox, Platforms, notification_ids
-from tests.notify.helpers import notification, until
+from tests.notify.helpers import AUTH, notification, until
 
 DIGEST = re.compile(r"(\d+) (?:notifications \(digest|条通知 \(汇总)")
 CHAT = ("dingtalk", "feishu", "wecom", "slack", "webhook")
@@ -69,7 +69,7 @@ async def test_each_channel_gets_each_notification_once_signed_and_shaped(
     assert sorted((d.reason, d.person, d.notification_id) for d in dead) == sorted(
         ("no_channel", "nobody-reachable", n.notification_id) for n in sales
     )
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(f"{notifier.base_url}/notifications/{ops[0].notification_id}") as r:
             state = await r.json()
             assert r.status == 200
@@ -77,6 +77,11 @@ async def test_each_channel_gets_each_notification_once_signed_and_shaped(
             assert r.status == 404
         async with http.get(f"{notifier.base_url}/metrics") as r:
             text = await r.text()
+    async with (
+        aiohttp.ClientSession() as anonymous,  # delivery state is not for anyone
+        anonymous.get(f"{notifier.base_url}/notifications/nope") as r,
+    ):
+        assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
     assert sorted((d["channel"], d["state"]) for d in state["deliveries"]) == sorted(
         [("ops-dingtalk", "sent"), ("ops-feishu", "sent"), ("ops-wecom", "sent"), ("mail", "sent")]
     )
@@ -167,7 +172,7 @@ async def test_a_burst_over_the_rate_limit_becomes_a_digest_not_a_429(
     assert all(b - a >= 1.0 for a, b in zip(feishu_times, feishu_times[5:], strict=False))
     assert not platforms.rejected  # no platform had to refuse a message for going too fast
     assert len(mailbox.unique()) == 45  # no limit on mail: one by one
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         for n in notes:
             async with http.get(f"{notifier.base_url}/notifications/{n.notification_id}") as r:
                 states = {d["channel"]: d["state"] for d in (await r.json())["deliveries"]}

@@ -36,7 +36,7 @@ from streams.kafka.io import produce, read_all
 from streams.topics import NOTIFICATIONS
 from tests.notify.conftest import Setup, ready
 from tests.notify.fakes import Mailbox, Platforms, free_port, notification_ids
-from tests.notify.helpers import SECRETS, environment, notification, until
+from tests.notify.helpers import API_TOKEN, AUTH, SECRETS, environment, notification, until
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +113,7 @@ async def test_kill_9_mid_burst_delivers_each_notification_once_per_channel(
         "ORDERTRIAGE_TOPIC_PREFIX": f"eo{run}.",
         "ORDERTRIAGE_NOTIFY_GROUP": f"eo{run}-notify",
         "ORDERTRIAGE_NOTIFY_PORT": str(port),
+        "ORDERTRIAGE_API_TOKEN": API_TOKEN,
         "ORDERTRIAGE_TOPIC_PARTITIONS": "3",
         "ORDERTRIAGE_NOTIFY_BACKOFF_SECONDS": "0.1",
     }
@@ -120,7 +121,9 @@ async def test_kill_9_mid_burst_delivers_each_notification_once_per_channel(
     path.write_text(config(mailbox, f"http://127.0.0.1:{port}"))
     from streams.settings import Settings
 
-    settings = Settings(topic_prefix=f"eo{run}.", notify_port=port, topic_partitions=3)
+    settings = Settings(
+        topic_prefix=f"eo{run}.", notify_port=port, topic_partitions=3, api_token=API_TOKEN
+    )
     setup = Setup(settings, path, {})
     proc = Process(env, path, tmp_path / "notify.log").start()
     try:
@@ -218,7 +221,7 @@ async def _states(
 ) -> tuple[dict[tuple[str, str], str], list[tuple[float, float]]]:
     """Per (notification, channel) the ledger's state, and every measured latency."""
     states, latencies = {}, []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         for n in notes:
             async with http.get(f"{setup.base_url}/notifications/{n.notification_id}") as r:
                 for d in (await r.json())["deliveries"]:

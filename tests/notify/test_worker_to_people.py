@@ -28,6 +28,7 @@ from streams.tools.sample import SampleStream
 from streams.topics import NOTIFICATIONS
 from tests.notify.conftest import Setup, ready
 from tests.notify.fakes import TOKEN, Mailbox, Platforms, free_port, notification_ids
+from tests.notify.helpers import API_TOKEN, AUTH
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +46,13 @@ async def worker(setup: Setup, tmp_path: Path) -> AsyncIterator[str]:
         "ORDERTRIAGE_TOPIC_PARTITIONS": str(setup.settings.topic_partitions),
         "ORDERTRIAGE_WEB_PORT": str(port),
         "ORDERTRIAGE_DATA_DIR": str(tmp_path / "worker-data"),
+        "ORDERTRIAGE_API_TOKEN": API_TOKEN,
     }
     proc = _start(env, tmp_path / "worker.log")
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
             while True:
                 assert proc.poll() is None, f"worker exited; see {tmp_path / 'worker.log'}"
                 try:
@@ -122,7 +124,7 @@ async def test_sample_orders_reach_people_once_without_personal_data(
         # The phone page shows the worker's classification of the order, and acks it.
         link = TOKEN.search(mailbox.messages[0]["text"])
         assert link is not None
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
             async with http.get(f"{setup.base_url}/act?{link.group(0)}") as r:
                 page = await r.text()
             assert r.status == 200 and "value_tier" in page, page[:2000]
@@ -179,7 +181,7 @@ async def test_feedback_reaches_its_assignee_and_the_ack_stops_the_first_respons
         assert "FB-77" in mail["subject"] and "wang.lei" in mail["text"]
         link = TOKEN.search(mail["text"])
         assert link is not None
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
             async with http.get(f"{setup.base_url}/act?{link.group(0)}") as r:
                 page = await r.text()
             token = re.search(r'value="([^"]+)" id="btn-ack"', page)

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.events import OrderCreated
+from streams import apiauth
 from streams.classify.customers import apply_order
 from streams.classify.engine import classify_created
 from streams.classify.facts import OrderFacts
@@ -151,7 +152,11 @@ def recovery_run(orders: int, store: str, root: Path) -> dict[str, Any]:
         ready = time.monotonic() - started
         rss = sampler.samples[-1][2] / 2**20 if sampler.samples else float("nan")
         if orders:  # the last order written must be there (any worker routes to its owner)
-            last = httpx.get(f"http://127.0.0.1:{port}/orders/R{orders - 1:08d}", timeout=30)
+            last = httpx.get(
+                f"http://127.0.0.1:{port}/orders/R{orders - 1:08d}",
+                headers=apiauth.client_headers(get_settings()),  # the token it generated
+                timeout=30,
+            )
             if last.status_code != 200:
                 raise SystemExit(f"recovered worker does not know order R{orders - 1:08d}")
     finally:

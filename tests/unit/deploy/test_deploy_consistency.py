@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from streams import apiauth
 from streams.settings import Settings
 
 ROOT = Path(__file__).parents[3]
@@ -168,10 +169,38 @@ def test_replication_matches_each_targets_brokers() -> None:
 
 def test_compose_worker_state_is_on_a_volume() -> None:
     doc = compose()
-    (mount,) = doc["services"]["worker"]["volumes"]
+    (mount,) = [m for m in doc["services"]["worker"]["volumes"] if m.startswith("worker-state:")]
     volume, _, target = mount.partition(":")
     assert target == worker_env()["ORDERTRIAGE_DATA_DIR"]
     assert volume in doc["volumes"]
     # The image creates that directory for its user, so the new volume is writable.
     dockerfile = (ROOT / "deploy/Dockerfile").read_text()
     assert f"install -d -o ordertriage -g ordertriage {target}" in dockerfile
+
+
+def test_compose_gives_the_worker_and_prometheus_their_tokens_from_one_volume() -> None:
+    doc = compose()
+    services, env = doc["services"], worker_env()
+    assert not apiauth.is_loopback(env["ORDERTRIAGE_WEB_HOST"])  # so /metrics needs a token
+    mounts = {
+        name: {m.split(":")[1]: m.split(":")[0] for m in services[name]["volumes"]}
+        for name in ("tokens", "worker", "prometheus")
+    }
+    api, metrics = (
+        Path(env["ORDERTRIAGE_API_TOKEN_FILE"]),
+        Path(env["ORDERTRIAGE_METRICS_TOKEN_FILE"]),
+    )
+    assert api.parent == metrics.parent and "tokens" in doc["volumes"]
+    assert mounts["worker"][str(api.parent)] == "tokens"
+    (written,) = services["tokens"]["command"][-1:]
+    assert mounts["tokens"][written] == "tokens" and written == str(api.parent)
+    assert services["worker"]["depends_on"]["tokens"] == {
+        "condition": "service_completed_successfully"
+    }
+    # Prometheus reads the same file: its credentials_file, relative to the mounted config.
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "ordertriage"]
+    assert job["authorization"]["type"] == "Bearer"
+    config_dir = Path(next(t for t in mounts["prometheus"] if t.endswith("prometheus.yml"))).parent
+    token = config_dir / job["authorization"]["credentials_file"]
+    assert mounts["prometheus"][str(token.parent)] == "tokens" and token.name == metrics.name

@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from streams import apiauth
 from streams.settings import Settings
 
 ROOT = Path(__file__).parents[3]
@@ -329,7 +330,7 @@ def test_ports_agree_with_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_state_volume_is_the_data_dir() -> None:
     sts = one("StatefulSet")["spec"]
-    (mount,) = container()["volumeMounts"]
+    (mount,) = [m for m in container()["volumeMounts"] if m["name"] == "state"]
     assert mount["mountPath"] == config()["ORDERTRIAGE_DATA_DIR"]
     (claim,) = sts["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == mount["name"]
@@ -407,3 +408,20 @@ def test_resources_cover_the_measured_worker() -> None:
     assert mib(resources["requests"]["memory"]) >= 350
     assert mib(resources["limits"]["memory"]) >= 2 * mib(resources["requests"]["memory"])
     assert resources["requests"]["cpu"]
+
+
+def test_http_tokens_are_files_of_a_mounted_secret_others_cannot_read() -> None:
+    """The pods bind beyond loopback: one API token for all of them, /metrics its own."""
+    spec = one("StatefulSet")["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    secret = volume["secret"]
+    assert secret.get("optional") is not True  # no pod starts without its tokens
+    assert secret["defaultMode"] & 0o007 == 0  # the worker refuses world-readable token files
+    (mount,) = [m for m in container()["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    files = {str(Path(mount["mountPath"]) / item["path"]) for item in secret["items"]}
+    c = config()
+    assert {c["ORDERTRIAGE_API_TOKEN_FILE"], c["ORDERTRIAGE_METRICS_TOKEN_FILE"]} == files
+    assert not {"ORDERTRIAGE_API_TOKEN", "ORDERTRIAGE_METRICS_TOKEN"} & set(c)  # no inline token
+    host = {e["name"]: e for e in container()["env"]}["ORDERTRIAGE_WEB_HOST"]["value"]
+    assert not apiauth.is_loopback(host)  # hence the metrics token is required, and given

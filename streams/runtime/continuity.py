@@ -276,8 +276,15 @@ def _guard(app: App) -> _Guard | None:
 def install(app: App, on_refetch: Callable[[TP, int, int], None]) -> Continuity:
     """Every guard on ``app``; ``on_refetch(tp, missing, seen)`` per seek back."""
 
+    changelogs: tuple[int, frozenset[str]] = (-1, frozenset())
+
     def is_changelog(topic: str) -> bool:
-        return topic in {t.changelog_topic.get_topic_name() for t in app.tables.values()}
+        """Asked per record: the names are rebuilt only when a table was added (profiled)."""
+        nonlocal changelogs
+        if changelogs[0] != len(app.tables):
+            names = frozenset(t.changelog_topic.get_topic_name() for t in app.tables.values())
+            changelogs = (len(app.tables), names)
+        return topic in changelogs[1]
 
     continuity = Continuity(exempt=is_changelog)
     _GUARDS[app] = _Guard(continuity, on_refetch)

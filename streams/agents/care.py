@@ -30,6 +30,7 @@ from streams.app import Worker
 from streams.classify import care_flow as flow
 from streams.classify.care import CareFact, CareState, Outcome
 from streams.classify.ledger import Seen, by_identity, by_watermark
+from streams.classify.masking import mask_text
 from streams.records import CareInput, Source, Tick
 from streams.runtime import offsets
 from streams.runtime.deadletters import SOURCE_HEADER, source_of
@@ -73,6 +74,7 @@ class CareIntake:
         )
         if done is None:
             return
+        done = done.model_copy(update={"outcome": mask_text(done.outcome)})
         fact = CareFact(
             kind="done", customer_id=done.customer_id, occurred_at=done.occurred_at, done=done
         )

@@ -235,6 +235,19 @@ class Settings(BaseSettings):
         " (a restoring worker must read it within this)",
     )
 
+    transit_retention_seconds: int = Field(
+        default=86400,
+        ge=3600,
+        description="`retention.ms` of `<app id>-orders-by-customer`, whose contact fields are"
+        " under the transit key (not the customer's): how long an erased customer's survive",
+    )
+
+    @property
+    def transit_topic_config(self) -> dict[str, str]:
+        """Retention of the one internal topic with contact fields under the transit key."""
+        retention = self.transit_retention_seconds * 1000
+        return {"retention.ms": str(retention), "segment.ms": str(min(retention, 3_600_000))}
+
     @property
     def changelog_privacy_config(self) -> dict[str, str]:
         """Compaction bounds of every changelog: how long an erased value can survive."""

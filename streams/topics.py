@@ -121,7 +121,13 @@ class Topics:
         self.feedback_ticks = topic(s.internal_topic("feedback-ticks"), value_serializer="tick")
         # Internal: created orders re-keyed by customer (customers table), then enriched with
         # the customer's history and re-keyed by order (orders table).
+        # Its contact fields are sealed under the transit key, which erasure cannot shred: a
+        # short retention bounds how long an erased customer's survive (docs/security.md).
         self.by_customer = topic(s.internal_topic("orders-by-customer"), value_serializer="raw")
+        self.by_customer.config = {
+            **(self.by_customer.config or {}),
+            **settings.transit_topic_config,
+        }
         self.enriched = topic(
             s.internal_topic("orders-enriched"), value_serializer="enriched_order"
         )

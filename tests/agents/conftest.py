@@ -126,6 +126,7 @@ class Outputs:
     """``send`` of every topic the agents write to, replaced by mocks."""
 
     by_customer: AsyncMock
+    erasures: AsyncMock
     enriched: AsyncMock
     status_rerouted: AsyncMock
     staff_events: AsyncMock

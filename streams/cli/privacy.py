@@ -70,7 +70,7 @@ def replay(codes: tuple[str, ...], dry_run: bool) -> None:
 
     settings = get_settings()
     ring = load_keyring(settings)
-    found = asyncio.run(records_to_end(settings.bootstrap, settings.topic(DEADLETTER)))
+    found = asyncio.run(records_to_end(settings.bootstrap, [settings.topic(DEADLETTER)]))
     chosen: list[Replay] = []
     for record in found:
         headers = list(record.headers)

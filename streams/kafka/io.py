@@ -145,9 +145,10 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, 
 
 
 async def records_to_end(
-    bootstrap: str, topic: str, wait_s: float = 30
+    bootstrap: str, topics: list[str], wait_s: float = 30
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` (headers and keys too) up to its end offsets now."""
+    """Every record of ``topics`` (headers and keys too) up to their end offsets now; one
+    consumer, no group."""
     consumer = clients.consumer(
         bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=1000
     )
@@ -155,12 +156,14 @@ async def records_to_end(
     found: list[ConsumerRecord[bytes, bytes]] = []
     try:
         deadline = time.monotonic() + wait_s
-        while not (parts := consumer.partitions_for_topic(topic)):
+        while missing := [t for t in topics if not consumer.partitions_for_topic(t)]:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topic not found: {topic}")
+                raise TimeoutError(f"topics not found: {missing}")
             await consumer._client.force_metadata_update()
             await asyncio.sleep(0.2)
-        partitions = [TopicPartition(topic, p) for p in sorted(parts)]
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t))
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -75,7 +75,10 @@ async def everything_on_the_broker(worker: Worker) -> dict[str, list[Record]]:
         await client.close()
     app_id = worker.env()["ORDERTRIAGE_APP_ID"]
     mine = [n for n in names if n.startswith((worker.prefix, f"{app_id}-"))]
-    return {n: await kafka_io.records_to_end(bootstrap(), n) for n in mine}
+    found: dict[str, list[Record]] = {n: [] for n in mine}
+    for record in await kafka_io.records_to_end(bootstrap(), mine):
+        found[record.topic].append(record)
+    return found
 
 
 def test_no_canary_in_clear_downstream_and_erasure_makes_it_unreadable(tmp_path: Path) -> None:

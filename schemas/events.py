@@ -600,5 +600,8 @@ class CustomerErased(_Outbound):
     data_key_version: int | None = Field(
         description="the deleted data key's version; none when the customer had none"
     )
-    tables: list[str] = Field(description="tables whose records of the customer were deleted")
+    tables: list[str] = Field(
+        description="tables whose records of the customer were deleted (`customer-care`: by"
+        " its own agent, told on its topic)"
+    )
     records_deleted: int

@@ -116,6 +116,10 @@ class CustomerCare:
         w, table, fact = self.w, self.w.tables.customer_care, item.fact
         rules = w.rulebook.current
         cid, by = fact.customer_id, position(message)
+        if fact.kind == "erased":  # tombstone the customer's care state; again on a replay
+            if table.get(cid) is not None:
+                del table[cid]
+            return
         before = table.get(cid) or CareState(customer_id=cid, partition=message.partition)
         if by_watermark(before.last_offset, message.offset) is Seen.REPLAY:
             w.metrics.replayed_events.labels(topic=message.topic).inc()

@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from faust.types.tuples import Message
 
 from schemas.events import CustomerErased, ErasureRequested
+from streams.agents import care
 from streams.app import Worker
+from streams.classify.care import CareFact
 from streams.privacy.contact import CustomerKey
+from streams.runtime.deadletters import source_of
 
 
 class Erasure:
@@ -45,6 +48,11 @@ class Erasure:
         if counted:
             erased.append("customer-orders")
             deleted += len(counted)
+        # Customer care owns its table: told by a fact on its own topic (same key, same
+        # partition), it tombstones the customer's care state.
+        fact = CareFact(kind="erased", customer_id=cid, occurred_at=request.occurred_at)
+        await care.send(self.w, fact, source_of(message))
+        erased.append("customer-care")
         await self.w.topics.erasures.send(
             key=cid.encode(),
             value=CustomerErased(

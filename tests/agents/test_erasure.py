@@ -69,6 +69,9 @@ async def test_contact_fields_are_sealed_per_customer_and_erasure_shreds_them(
         (audit,) = outputs.values("erasures")
         assert isinstance(audit, CustomerErased) and audit.records_deleted == 4
         assert (audit.data_key_version, audit.requested_by) == (1, "dpo")
+        assert audit.tables == ["customer-keys", "customers", "customer-orders", "customer-care"]
+        (told,) = outputs.values("customer_care")  # care tombstones its own table
+        assert (told.fact.kind, told.fact.customer_id) == ("erased", "C-1")
         assert b"wei" not in audit.model_dump_json().encode().lower()
 
         # A replay of an order counted before the erasure brings nothing back.
@@ -91,6 +94,7 @@ async def test_contact_fields_are_sealed_per_customer_and_erasure_shreds_them(
             headers=[(ERASE_HEADER, b"1")],
         )
         assert [a.event_id for a in outputs.values("erasures")] == ["erase-1", "erase-1"]
+        assert len(outputs.values("customer_care")) == 2
         # A later order of the same id starts over under a new data key.
         await deliver(
             agent,

@@ -30,6 +30,7 @@ from streams.topics import (
     FEEDBACK_CORRECTIONS,
     FEEDBACK_RECEIVED,
     FEEDBACK_STATUS,
+    SEGMENTS,
 )
 from tests.integration import events as ev
 from tests.integration.harness import (
@@ -149,12 +150,19 @@ def test_no_canary_in_clear_downstream_and_erasure_makes_it_unreadable(tmp_path:
         wait_for(lambda: worker.get(f"/customers/{a}").status_code == 200, 30, "A queryable")
         assert worker.get(f"/customers/{a}").json()["order_count"] == 2
 
+        # Customer care has both customers (their first segments), so there is care to erase.
+        kafka.read(SEGMENTS, lambda rs: {r.key for r in rs} >= {a.encode(), b.encode()}, 60)
         out = cli(worker, "privacy", "erase", a, "--by", "dpo@example.org")
         assert f"of {a} requested" in out
         audit = kafka.read(ERASURES, lambda rs: any(r.key == a.encode() for r in rs), 60)
         erased = CustomerErased.model_validate_json(audit[-1].value)
         assert (erased.customer_id, erased.requested_by) == (a, "dpo@example.org")
-        assert set(erased.tables) == {"customer-keys", "customers", "customer-orders"}
+        assert set(erased.tables) == {
+            "customer-keys",
+            "customers",
+            "customer-orders",
+            "customer-care",
+        }
         assert erased.data_key_version == 1 and erased.records_deleted == 4
         wait_for(lambda: worker.get(f"/customers/{a}").status_code == 404, 30, "A erased")
         assert worker.get(f"/customers/{b}").json()["order_count"] == 1  # B unaffected
@@ -205,6 +213,9 @@ def test_no_canary_in_clear_downstream_and_erasure_makes_it_unreadable(tmp_path:
     for r in topics[f"ot-{worker.run_id}-customer-keys-changelog"]:
         keys[r.key] = CustomerKey.model_validate_json(r.value)
     assert keys[a.encode()].wrapped is None and keys[a.encode()].erased_offset is not None
+    care = [(r.key, r.value) for r in topics[f"ot-{worker.run_id}-customer-care-changelog"]]
+    assert (a.encode(), None) in care  # A's care state tombstoned by customer care
+    assert dict(care)[b.encode()] is not None
     enriched = [orjson.loads(r.value) for r in topics[f"ot-{worker.run_id}-orders-enriched"]]
     customers = {
         e["event"]["order"]["order_id"]: OrderCreated.model_validate(e["event"]).order.customer

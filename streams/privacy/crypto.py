@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -44,8 +45,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=64)
 def derive(master: bytes, purpose: str) -> bytes:
-    """A 256-bit subkey of ``master`` for one purpose (HKDF-SHA256, no salt: master is random)."""
+    """A 256-bit subkey of ``master`` for one purpose (HKDF-SHA256, no salt: master is random).
+
+    Cached: a handful of purposes per master key, derived on every sealed field otherwise.
+    """
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode())
     return hkdf.derive(master)
 

@@ -204,7 +204,6 @@ class Settings(BaseSettings):
     # ---- personal data: master key, pseudonyms, masking, erasure (issue 16, privacy) ---
     master_key: SecretStr = Field(
         default=SecretStr(""),
-        validation_alias=AliasChoices("ORDERTRIAGE_MASTER_KEY"),
         description="master key sealing personal data (32 bytes, hex or base64); empty ="
         " `master_key_file`, else one generated at `master_key_generated_file` (demo only)",
     )

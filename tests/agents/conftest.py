@@ -63,7 +63,7 @@ SETTINGS = Settings(
     reclassify_batch_size=RECLASSIFY_BATCH,
     reclassify_cron="",
     finished_retention_seconds=RETENTION_SECONDS,
-    ORDERTRIAGE_MASTER_KEY=SecretStr("11" * 32),
+    master_key=SecretStr("11" * 32),
 )
 
 

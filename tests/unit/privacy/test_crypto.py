@@ -124,7 +124,7 @@ def test_a_sealed_dead_letter_replays_to_its_source_topic() -> None:
 
 def test_the_master_key_comes_from_the_secret_the_file_or_is_generated(tmp_path: Path) -> None:
     hex_key = "ab" * 32
-    assert load_keyring(Settings(ORDERTRIAGE_MASTER_KEY=SecretStr(hex_key))).master == b"\xab" * 32
+    assert load_keyring(Settings(master_key=SecretStr(hex_key))).master == b"\xab" * 32
     file = tmp_path / "key"
     file.write_text("q" * 43 + "=\n")  # base64 of 32 bytes
     assert len(load_keyring(Settings(master_key_file=file)).master) == 32
@@ -134,4 +134,4 @@ def test_the_master_key_comes_from_the_secret_the_file_or_is_generated(tmp_path:
     assert load_keyring(Settings(master_key_generated_file=generated)) == first  # reused
     with pytest.raises(ValueError, match="32 bytes"):
         decode_key("abcd")
-    assert "ab" * 32 not in repr(Settings(ORDERTRIAGE_MASTER_KEY=SecretStr(hex_key)))
+    assert "ab" * 32 not in repr(Settings(master_key=SecretStr(hex_key)))

@@ -110,3 +110,13 @@ async def test_contact_fields_are_sealed_per_customer_and_erasure_shreds_them(
         new_key = ot.keyring.unwrap(ot.tables.customer_keys["C-1"].wrapped or "", "C-1")
         open_contact(customer, new_key)
     assert outputs.kwargs("deadletter") == []
+
+
+async def test_a_malformed_erasure_request_is_dead_lettered(outputs: Outputs) -> None:
+    async with CUSTOMER_HISTORY.test_context() as agent:
+        await deliver(
+            agent, b"not a request", topic=BY_CUSTOMER, key=b"C-1", headers=[(ERASE_HEADER, b"1")]
+        )
+    (letter,) = outputs.dead_letters()
+    assert letter.code == "processing_error" and letter.value == b"not a request"
+    assert outputs.values("erasures") == [] and ot.tables.customer_keys.get("C-1") is None

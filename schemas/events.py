@@ -570,3 +570,38 @@ class FollowupDone(_Inbound):
     customer_id: Identifier
     done_by: Identifier
     outcome: str = Field(min_length=1, max_length=2000)
+
+
+# --- personal data: erasure (docs/security.md) -------------------------------------------------
+
+
+class ErasureRequested(_Inbound):
+    """What ``ordertriage privacy erase`` asks the customer stage (keyed by ``customer_id``)."""
+
+    event_id: Identifier
+    schema_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    customer_id: Identifier
+    requested_by: Identifier
+
+
+class CustomerErased(_Outbound):
+    """``customers.erasures``: the audit of one erasure. Keyed by ``customer_id``.
+
+    Says who asked, when, and what was erased: ids and table names, never personal data.
+    ``event_id`` is the request's, so a replay of the request publishes the same record.
+    """
+
+    event_id: str
+    customer_id: str
+    requested_by: str
+    requested_at: datetime
+    erased_at: datetime
+    data_key_version: int | None = Field(
+        description="the deleted data key's version; none when the customer had none"
+    )
+    tables: list[str] = Field(
+        description="tables whose records of the customer were deleted (`customer-care`: by"
+        " its own agent, told on its topic)"
+    )
+    records_deleted: int

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from schemas.events import (
     AnalyticsWindow,
     ClassifiedOrder,
+    CustomerErased,
     DeliveryDeadLetter,
     FeedbackClassified,
     FeedbackCorrection,
@@ -51,6 +52,7 @@ EXPORTS: dict[str, type[BaseModel]] = {
     "customers.segments.schema.json": SegmentChanged,
     "customers.followups.schema.json": FollowupTask,
     "customers.followup-done.schema.json": FollowupDone,
+    "customers.erasures.schema.json": CustomerErased,
 }
 #: Inbound events: validation-mode schemas that allow unknown fields.
 INBOUND: tuple[type[BaseModel], ...] = (

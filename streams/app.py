@@ -17,6 +17,8 @@ from streams import runtime
 from streams.classify.rules import RuleSet
 from streams.kafka.partitioning import Routing
 from streams.metrics import Metrics
+from streams.privacy.crypto import Keyring
+from streams.privacy.master import load_keyring
 from streams.rules.rulebook import Rulebook
 from streams.runtime.backpressure import Backpressure, Valve
 from streams.runtime.continuity import Continuity
@@ -41,6 +43,7 @@ class Worker:
     backpressure: Backpressure
     continuity: Continuity
     routing: Routing
+    keyring: Keyring
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -119,11 +122,13 @@ def build(settings: Settings | None = None) -> Worker:
         internal=topics.internal_names,
         position=continuity.expected.get,
     )
+    keyring = load_keyring(settings)
     deadletters = DeadLetters(
         topics.deadletter,
         metrics,
         attempts=settings.processing_attempts,
         max_value_bytes=settings.deadletter_max_value_bytes,
+        keyring=keyring,
     )
     return Worker(
         settings=settings,
@@ -137,4 +142,5 @@ def build(settings: Settings | None = None) -> Worker:
         backpressure=backpressure,
         continuity=continuity,
         routing=Routing(settings.topic_partitions),
+        keyring=keyring,
     )

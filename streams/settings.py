@@ -242,6 +242,60 @@ class Settings(BaseSettings):
     # ---- end of the HTTP API's tokens --------------------------------------------------
 
     # ---- personal data: master key, pseudonyms, masking, erasure (issue 16, privacy) ---
+    master_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="master key sealing personal data (32 bytes, hex or base64); empty ="
+        " `master_key_file`, else one generated at `master_key_generated_file` (demo only)",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="file holding the master key (a mounted Secret); production sets this",
+    )
+    master_key_generated_file: Path = Field(
+        default=Path(".cache/ordertriage-master.key"),
+        description="where a master key is generated (0600) when none is configured;"
+        " every worker and CLI of one checkout shares it",
+    )
+    changelog_segment_seconds: int = Field(
+        default=21600,
+        ge=60,
+        description="`segment.ms` of changelogs: the active segment is never compacted",
+    )
+    changelog_max_compaction_lag_seconds: int = Field(
+        default=86400,
+        ge=60,
+        description="`max.compaction.lag.ms` of changelogs: an erased (tombstoned) value is"
+        " compacted away within about this plus `changelog_segment_seconds`",
+    )
+    changelog_delete_retention_seconds: int = Field(
+        default=86400,
+        ge=60,
+        description="`delete.retention.ms` of changelogs: how long the tombstone itself stays"
+        " (a restoring worker must read it within this)",
+    )
+
+    transit_retention_seconds: int = Field(
+        default=86400,
+        ge=3600,
+        description="`retention.ms` of `<app id>-orders-by-customer`, whose contact fields are"
+        " under the transit key (not the customer's): how long an erased customer's survive",
+    )
+
+    @property
+    def transit_topic_config(self) -> dict[str, str]:
+        """Retention of the one internal topic with contact fields under the transit key."""
+        retention = self.transit_retention_seconds * 1000
+        return {"retention.ms": str(retention), "segment.ms": str(min(retention, 3_600_000))}
+
+    @property
+    def changelog_privacy_config(self) -> dict[str, str]:
+        """Compaction bounds of every changelog: how long an erased value can survive."""
+        return {
+            "segment.ms": str(self.changelog_segment_seconds * 1000),
+            "max.compaction.lag.ms": str(self.changelog_max_compaction_lag_seconds * 1000),
+            "delete.retention.ms": str(self.changelog_delete_retention_seconds * 1000),
+        }
+
     # ---- end of personal data ----------------------------------------------------------
 
     @field_validator("analytics_windows", mode="before")

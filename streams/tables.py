@@ -18,8 +18,12 @@ class Tables:
                 key_type=str,
                 partitions=settings.topic_partitions,
                 help=help_,
-                # min.insync.replicas for the changelog too (replication from the app's default)
-                extra_topic_configs=settings.replication_topic_config,
+                # min.insync.replicas for the changelog too (replication from the app's default),
+                # and compaction bounds: how long an erased customer's old values survive.
+                extra_topic_configs={
+                    **settings.replication_topic_config,
+                    **settings.changelog_privacy_config,
+                },
             )
             created.key_serializer = "raw"  # hashes like the input keys, so routing finds the owner
             created.value_serializer = value_serializer
@@ -41,6 +45,10 @@ class Tables:
             "customers",
             "customer_stats",
             "customer id -> order count and lifetime spend",
+        )
+        # The customer's data key (wrapped by the master key): deleted on erasure.
+        self.customer_keys = table(
+            "customer-keys", "customer_key", "customer id -> data key wrapped by the master key"
         )
         self.customer_orders = table(
             "customer-orders",

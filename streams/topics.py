@@ -70,6 +70,10 @@ STAFF_EVENTS = "staff-events"
 SEGMENTS = "customers.segments"
 FOLLOWUPS = "customers.followups"
 FOLLOWUP_DONE = "customers.followup-done"
+#: Audit of erasures: who asked, when, what was erased (ids and table names, no personal data).
+ERASURES = "customers.erasures"
+#: Header of an erasure request among the records of ``<app>-orders-by-customer``.
+ERASE_HEADER = "ordertriage.erase"
 
 
 class Topics:
@@ -98,6 +102,7 @@ class Topics:
         self.analytics = topic(s.topic(ANALYTICS), value_serializer="pydantic")
         self.deadletter = topic(s.topic(DEADLETTER), value_serializer="raw")
         self.reports = topic(s.topic(REPORTS), value_serializer="pydantic")
+        self.erasures = topic(s.topic(ERASURES), value_serializer="pydantic")
         # Customer feedback: both inputs are re-keyed by the intake (validated, classified),
         # so the desk's co-partitioning never depends on the producer's partitioner.
         self.feedback_received = topic(s.topic(FEEDBACK_RECEIVED), value_serializer="raw")
@@ -116,7 +121,13 @@ class Topics:
         self.feedback_ticks = topic(s.internal_topic("feedback-ticks"), value_serializer="tick")
         # Internal: created orders re-keyed by customer (customers table), then enriched with
         # the customer's history and re-keyed by order (orders table).
+        # Its contact fields are sealed under the transit key, which erasure cannot shred: a
+        # short retention bounds how long an erased customer's survive (docs/security.md).
         self.by_customer = topic(s.internal_topic("orders-by-customer"), value_serializer="raw")
+        self.by_customer.config = {
+            **(self.by_customer.config or {}),
+            **settings.transit_topic_config,
+        }
         self.enriched = topic(
             s.internal_topic("orders-enriched"), value_serializer="enriched_order"
         )
@@ -241,6 +252,7 @@ class Topics:
             self.analytics,
             self.deadletter,
             self.reports,
+            self.erasures,
             self.feedback_classified,
             self.segments,
             self.followups,

@@ -30,6 +30,7 @@ from streams.app import Worker
 from streams.classify import care_flow as flow
 from streams.classify.care import CareFact, CareState, Outcome
 from streams.classify.ledger import Seen, by_identity, by_watermark
+from streams.classify.masking import mask_text
 from streams.records import CareInput, Source, Tick
 from streams.runtime import offsets
 from streams.runtime.deadletters import SOURCE_HEADER, source_of
@@ -73,6 +74,7 @@ class CareIntake:
         )
         if done is None:
             return
+        done = done.model_copy(update={"outcome": mask_text(done.outcome)})
         fact = CareFact(
             kind="done", customer_id=done.customer_id, occurred_at=done.occurred_at, done=done
         )
@@ -114,6 +116,10 @@ class CustomerCare:
         w, table, fact = self.w, self.w.tables.customer_care, item.fact
         rules = w.rulebook.current
         cid, by = fact.customer_id, position(message)
+        if fact.kind == "erased":  # tombstone the customer's care state; again on a replay
+            if table.get(cid) is not None:
+                del table[cid]
+            return
         before = table.get(cid) or CareState(customer_id=cid, partition=message.partition)
         if by_watermark(before.last_offset, message.offset) is Seen.REPLAY:
             w.metrics.replayed_events.labels(topic=message.topic).inc()

@@ -1,4 +1,4 @@
-"""``orders.created`` -> validate -> re-key by customer id (the customers table's key)."""
+"""``orders.created`` -> validate -> seal contact fields -> re-key by customer id."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from faust.types.tuples import Message
 
 from schemas.events import OrderCreated
 from streams.app import Worker
+from streams.privacy.contact import seal_transit
 from streams.runtime.deadletters import SOURCE_HEADER, source_of
 
 
@@ -27,7 +28,8 @@ class Ingest:
             )
 
     async def route(self, message: Message) -> None:
-        """Validate; forward the original bytes keyed by customer, or dead-letter the reason."""
+        """Validate; forward it keyed by customer with its contact fields sealed, or dead-letter
+        the reason. Nothing after this stage sees a name, e-mail or phone in clear."""
         created = await self.w.deadletters.decode(
             OrderCreated, message, max_bytes=self.w.settings.max_value_bytes
         )
@@ -40,11 +42,11 @@ class Ingest:
         if pattern is not None:
             self.w.metrics.misrouted_records.labels(topic=message.topic, pattern=pattern).inc()
         source = source_of(message)
-        # The original bytes travel on; the source coordinates ride in a header so a later
-        # dead letter (a duplicate) still points at the record the user produced.
+        # The source coordinates ride in a header so a later dead letter (a duplicate) still
+        # points at the record the user produced (whose bytes the input topic keeps).
         await self.w.topics.by_customer.send(
             key=created.order.customer.customer_id.encode(),
-            value=message.value,
+            value=seal_transit(created, self.w.keyring).model_dump_json().encode(),
             headers=[(SOURCE_HEADER, source.model_dump_json().encode())],
         )
 

@@ -6,21 +6,34 @@ from faust import StreamT
 from faust.types.tuples import Message
 
 from schemas.events import OrderCreated
+from streams.agents.erasure import Erasure
 from streams.app import Worker
 from streams.classify.customers import CustomerSnapshot, apply_order, counted_at
 from streams.classify.ledger import Seen, by_identity, by_watermark
+from streams.privacy.contact import CustomerKey, reseal
+from streams.privacy.crypto import new_data_key
 from streams.records import CountedOrder, EnrichedOrder, Source
 from streams.runtime import offsets
 from streams.runtime.deadletters import SOURCE_HEADER, headers_of
+from streams.topics import ERASE_HEADER
 
 
 class CustomerHistory:
     def __init__(self, w: Worker) -> None:
         self.w = w
+        self.erasure = Erasure(w)
 
     async def run(self, stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await self.w.deadletters.process(event.message, self.count_order)
+            await self.w.deadletters.process(event.message, self.handle)
+
+    async def handle(self, message: Message) -> None:
+        # An erasure request rides on this topic, keyed by customer: it is ordered with the
+        # customer's orders and handled by the one agent that writes their tables.
+        if ERASE_HEADER in headers_of(message):
+            await self.erasure.erase(message)
+        else:
+            await self.count_order(message)
 
     async def count_order(self, message: Message) -> None:
         """Count a created order into its customer's history once, then pass it on enriched.
@@ -35,6 +48,17 @@ class CustomerHistory:
         created = OrderCreated.model_validate_json(message.value)  # validated on ingest
         order = created.order
         customer_id = order.customer.customer_id
+        key = tables.customer_keys.get(customer_id)
+        if (
+            key is not None
+            and key.erased_offset is not None
+            and message.offset <= key.erased_offset
+        ):
+            # Counted and sent before the erasure (a replay): counting it again would bring
+            # back what was erased.
+            metrics.replayed_events.labels(topic=message.topic).inc()
+            return
+        created = self.sealed(created, key)
         seen_key = f"{customer_id}/{order.order_id}"
         offset = message.offset
         stats = tables.customers.get(customer_id)
@@ -76,6 +100,21 @@ class CustomerHistory:
             event_id=created.event_id, position=source.position, offset=offset, customer=snapshot
         )
         await self.forward(created, snapshot, source)
+
+    def sealed(self, created: OrderCreated, key: CustomerKey | None) -> OrderCreated:
+        """The contact fields moved from the transit key to the customer's data key.
+
+        The first order of a customer (or the first after an erasure) makes a new data key.
+        """
+        ring, customer_id = self.w.keyring, created.order.customer.customer_id
+        if key is None or key.wrapped is None:
+            version = key.version + 1 if key is not None else 1
+            data_key = new_data_key()
+            key = CustomerKey(version=version, wrapped=ring.wrap(data_key, customer_id))
+            self.w.tables.customer_keys[customer_id] = key
+        else:
+            data_key = ring.unwrap(key.wrapped, customer_id)
+        return reseal(created, ring, data_key, key.version)
 
     def _committed(self, message: Message) -> int | None:
         return offsets.committed(self.w.app, message.topic, message.partition)

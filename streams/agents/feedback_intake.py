@@ -24,6 +24,7 @@ from streams.classify.feedback import artifact
 from streams.classify.feedback.classifier import FeedbackClassifier, classify_event
 from streams.classify.feedback.decision import FeedbackDecision
 from streams.classify.feedback.model import FeedbackModel
+from streams.classify.masking import mask_optional, mask_text
 from streams.classify.rules import RuleSet
 from streams.records import FeedbackCase, FeedbackUpdate
 from streams.rules import models
@@ -103,6 +104,8 @@ class Intake:
         if event is None:
             return
         decision, shadow = self.classifiers.decide(w.rulebook.current, event)
+        # The model's strongest features are words of the text: phones and e-mails masked.
+        decision, shadow = masked(decision), masked(shadow) if shadow is not None else None
         if shadow is not None:
             agree = shadow.category == decision.category
             w.metrics.feedback_shadow.labels(agree=str(agree).lower()).inc()
@@ -126,11 +129,13 @@ class Intake:
     async def on_status(self, message: Message) -> None:
         change = await self._decode(StatusChange, message)
         if change is not None:
+            change = change.model_copy(update={"comment": mask_optional(change.comment)})
             await self._rekey(message, FeedbackUpdate(change=change, source=source_of(message)))
 
     async def on_correction(self, message: Message) -> None:
         fix = await self._decode(FeedbackCorrection, message)
         if fix is not None:
+            fix = fix.model_copy(update={"reason": mask_optional(fix.reason)})
             await self._rekey(message, FeedbackUpdate(correction=fix, source=source_of(message)))
 
     async def _decode(self, model: type[M], message: Message) -> M | None:
@@ -164,3 +169,9 @@ def register(w: Worker, book: ModelBook | None = None) -> Intake:
 
     w.app.agent(w.topics.feedback_intake, name="feedback-intake")(feedback_intake)
     return intake
+
+
+def masked(decision: FeedbackDecision) -> FeedbackDecision:
+    """The decision with phones and e-mails masked in its reasons (model features are words
+    of the text)."""
+    return decision.model_copy(update={"reasons": [mask_text(r) for r in decision.reasons]})

@@ -51,7 +51,8 @@ class _Frozen(BaseModel):
 class CareFact(_Frozen):
     """One thing care learns about a customer (``key``: counted once per key)."""
 
-    kind: Literal["order", "status", "complaint", "done"]
+    #: ``erased``: the customer was erased (``ordertriage privacy erase``): forget them.
+    kind: Literal["order", "status", "complaint", "done", "erased"]
     customer_id: str
     occurred_at: datetime
     order_id: str | None = None
@@ -69,6 +70,8 @@ class CareFact(_Frozen):
             return f"status:{self.order_id}:{self.status}"
         if self.kind == "complaint":
             return f"complaint:{self.feedback_id}"
+        if self.kind == "erased":
+            return f"erased:{self.occurred_at.isoformat()}"
         assert self.done is not None
         return f"done:{self.done.event_id}"
 

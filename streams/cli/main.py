@@ -16,6 +16,7 @@ from rich.syntax import Syntax
 
 from streams.cli.feedback import feedback
 from streams.cli.notify import notify
+from streams.cli.privacy import deadletters, privacy
 from streams.cli.rules import explain, rules
 from streams.cli.worker import worker
 from streams.settings import get_settings
@@ -162,3 +163,5 @@ main.add_command(rules)
 main.add_command(explain)
 main.add_command(feedback)
 main.add_command(notify)
+main.add_command(privacy)
+main.add_command(deadletters)

@@ -142,3 +142,54 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, 
             done = committed[tp].offset if tp in committed else 0
             lag[tp.topic] += max(0, end - done)
         return dict(lag)
+
+
+async def records_to_end(
+    bootstrap: str, topics: list[str], wait_s: float = 30
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topics`` (headers and keys too) up to their end offsets now; one
+    consumer, no group."""
+    consumer = clients.consumer(
+        bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=1000
+    )
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + wait_s
+        while missing := [t for t in topics if not consumer.partitions_for_topic(t)]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not found: {missing}")
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.2)
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
+            for tp_records in batch.values():
+                found.extend(tp_records)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def send(
+    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]
+) -> int:
+    """Produce ``(topic, key, value, headers)`` records, acknowledged by all replicas."""
+    producer = clients.producer(bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=value, key=key, headers=headers)
+            for topic, key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(futures)

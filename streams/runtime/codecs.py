@@ -13,6 +13,7 @@ from streams.classify.customers import CustomerStats
 from streams.classify.feedback_desk import TeamLoad
 from streams.classify.insight import Bucket, CustomerSeen, OrderIndex
 from streams.classify.staff import PersonKpis, TeamKpis
+from streams.privacy.contact import CustomerKey
 from streams.records import (
     CareInput,
     CountedOrder,
@@ -50,6 +51,7 @@ CODECS: dict[str, type[BaseModel] | None] = {
     "enriched_order": EnrichedOrder,
     "order_state": OrderState,
     "customer_stats": CustomerStats,
+    "customer_key": CustomerKey,
     "parked_statuses": ParkedStatuses,
     "counted_order": CountedOrder,
     "window_state": WindowState,

@@ -15,14 +15,16 @@ from faust.types.tuples import Message
 from pydantic import BaseModel
 
 from schemas.codec import DecodeError, decode, unknown_fields
+from streams.classify.masking import mask_text
 from streams.metrics import Metrics
+from streams.privacy.crypto import Keyring
+from streams.privacy.replay import DLQ, SEALED_AAD, SEALED_HEADER
 from streams.records import Source
 
 log = logging.getLogger("ordertriage")
 
 M = TypeVar("M", bound=BaseModel)
 
-DLQ = "ordertriage.dlq."
 #: Header carrying the original record's coordinates across internal topics.
 SOURCE_HEADER = "ordertriage.source"
 #: What is kept of an original too large to dead-letter whole (enough to recognise it).
@@ -83,8 +85,12 @@ class DeadLetters:
         attempts: int = 3,
         backoff_seconds: float = 0.2,
         max_value_bytes: int = 900_000,
+        keyring: Keyring | None = None,
     ) -> None:
         self.topic = topic
+        # Originals hold personal data (contact fields, feedback text): sealed when a keyring
+        # is given (always, in the worker); None only in tests of this class alone.
+        self.keyring = keyring
         self.metrics = metrics
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
@@ -111,6 +117,7 @@ class DeadLetters:
         ``value_truncated`` / ``value_sha256`` headers, and the source coordinates point at
         the full record while the input topic retains it.
         """
+        reason = mask_text(reason)
         headers = dead_letter_headers(source, code, reason, error_class)
         if value is not None and len(value) > self.max_value_bytes:
             headers += [
@@ -118,6 +125,9 @@ class DeadLetters:
                 (DLQ + "value_sha256", hashlib.sha256(value).hexdigest().encode()),
             ]
             value = value[:TRUNCATED_BYTES]
+        if value and self.keyring is not None:
+            value = self.keyring.seal_bytes(value, SEALED_AAD)
+            headers.append((SEALED_HEADER, b"ot1"))
         self.metrics.deadletters.labels(reason=code).inc()
         log.warning(
             "dead-letter %s from %s[%d]@%d: %s",

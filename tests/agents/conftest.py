@@ -24,9 +24,11 @@ from faust import Sensor
 from faust.types import TP, EventT, StreamT
 from faust.types.agents import AgentTestWrapperT
 from faust.types.tuples import Message
+from pydantic import SecretStr
 
 from streams import agents
 from streams.app import build
+from streams.privacy.replay import Replay, replay_of
 from streams.runtime.deadletters import DLQ
 from streams.settings import Settings
 
@@ -61,6 +63,7 @@ SETTINGS = Settings(
     reclassify_batch_size=RECLASSIFY_BATCH,
     reclassify_cron="",
     finished_retention_seconds=RETENTION_SECONDS,
+    master_key=SecretStr("11" * 32),
 )
 
 
@@ -123,6 +126,7 @@ class Outputs:
     """``send`` of every topic the agents write to, replaced by mocks."""
 
     by_customer: AsyncMock
+    erasures: AsyncMock
     enriched: AsyncMock
     status_rerouted: AsyncMock
     staff_events: AsyncMock
@@ -146,16 +150,17 @@ class Outputs:
         return [kwargs["value"] for kwargs in self.kwargs(name)]
 
     def dead_letters(self) -> list[DeadLetter]:
-        return [
-            DeadLetter(
-                key=kwargs["key"],
-                value=kwargs["value"],
-                headers={
-                    name.removeprefix(DLQ): value.decode() for name, value in kwargs["headers"]
-                },
-            )
-            for kwargs in self.kwargs("deadletter")
-        ]
+        """What was dead-lettered; ``value`` as ``ordertriage deadletters replay`` opens it."""
+        letters = []
+        for kwargs in self.kwargs("deadletter"):
+            sealed: bytes = kwargs["value"]
+            replay = replay_of(kwargs["key"], sealed, kwargs["headers"], ot.keyring)
+            value = replay.value if isinstance(replay, Replay) else sealed
+            # Sealed: the original (contact data, feedback text) is never on the topic in clear.
+            assert not sealed or (sealed.startswith(b"ot1D") and value not in sealed)
+            headers = {name.removeprefix(DLQ): v.decode() for name, v in kwargs["headers"]}
+            letters.append(DeadLetter(key=kwargs["key"], value=value, headers=headers))
+        return letters
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.events import OrderCreated
+from streams.privacy.contact import CONTACT_FIELDS
+from streams.privacy.crypto import is_sealed
 from streams.records import Source
 from streams.runtime.deadletters import SOURCE_HEADER
 from tests.agents.builders import (
@@ -26,7 +29,7 @@ async def test_ingest_forwards_valid_order_keyed_by_customer(outputs: Outputs) -
 
     (sent,) = outputs.kwargs("by_customer")
     assert sent["key"] == b"C-42"
-    assert sent["value"] == raw  # the original bytes, not a re-encoding
+    assert_sealed_copy(sent["value"], raw)
     (name, header), *_ = sent["headers"]
     assert name == SOURCE_HEADER == "ordertriage.source"
     assert Source.model_validate_json(header) == Source(
@@ -78,4 +81,17 @@ async def test_ingest_keeps_processing_after_a_bad_record(outputs: Outputs) -> N
         await deliver(agent, good, topic=CREATED, key=b"SO-2")
 
     assert [(d.code, d.value) for d in outputs.dead_letters()] == [("invalid_json", bad)]
-    assert [(s["key"], s["value"]) for s in outputs.kwargs("by_customer")] == [(b"C-7", good)]
+    ((key, forwarded),) = [(s["key"], s["value"]) for s in outputs.kwargs("by_customer")]
+    assert key == b"C-7"
+    assert_sealed_copy(forwarded, good)
+
+
+def assert_sealed_copy(forwarded: bytes, raw: bytes) -> None:
+    """The order as produced, except its contact fields: sealed, and nowhere in clear."""
+    sent, original = (OrderCreated.model_validate_json(v) for v in (forwarded, raw))
+    contact = {"order": {"customer": set(CONTACT_FIELDS)}}
+    assert sent.model_dump(exclude=contact) == original.model_dump(exclude=contact)
+    for field in CONTACT_FIELDS:
+        clear = getattr(original.order.customer, field)
+        assert clear and clear.encode() not in forwarded
+        assert is_sealed(getattr(sent.order.customer, field))

@@ -16,10 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
 
+from schemas.events import OrderCreated
 from streams.apiauth import headers
+from streams.privacy.contact import CONTACT_FIELDS
+from streams.privacy.crypto import Keyring, field_aad, is_sealed
+from streams.privacy.replay import SEALED_AAD, SEALED_HEADER
 from streams.topics import ANALYTICS, CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
 
 Record = ConsumerRecord[bytes, bytes]
@@ -27,6 +32,36 @@ Record = ConsumerRecord[bytes, bytes]
 #: The workers' API token in these tests (as a deployment configures one for all its workers).
 API_TOKEN = secrets.token_urlsafe(32)
 AUTH = headers(API_TOKEN)
+
+#: The master key of test workers: a test-only value, so tests can open what workers seal.
+TEST_MASTER_KEY = "5e" * 32
+KEYRING = Keyring(bytes.fromhex(TEST_MASTER_KEY))
+
+
+def dead_letter_original(record: Record) -> bytes:
+    """A dead letter's value opened, as ``ordertriage deadletters replay`` opens it."""
+    value = record.value or b""
+    sealed = SEALED_HEADER in dict(record.headers)
+    return KEYRING.open_bytes(value, SEALED_AAD) if sealed and value else value
+
+
+def same_original(record: Record, original: bytes | None) -> bool:
+    """The dead letter opens to ``original``; or, when a later stage dead-lettered it, to the
+    record that stage read: the same event with its contact fields under the transit key."""
+    opened, original = dead_letter_original(record), original or b""
+    if opened == original:
+        return True
+    try:
+        got, want = orjson.loads(opened), orjson.loads(original)
+        customer = got["order"]["customer"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):  # not an order: bytes differ
+        return False
+    for name in CONTACT_FIELDS:
+        if is_sealed(customer.get(name)):
+            aad = field_aad(customer["customer_id"], name)
+            customer[name] = KEYRING.open_derived(customer[name], aad).decode()
+    # Re-encoded by the ingest stage (defaults filled, times normalised): compared as events.
+    return OrderCreated.model_validate(got) == OrderCreated.model_validate(want)
 
 
 def bootstrap() -> str:
@@ -105,6 +140,7 @@ class Worker:
                 "ORDERTRIAGE_LOG_LEVEL": "info",
                 "ORDERTRIAGE_MAX_VALUE_BYTES": "65536",
                 "ORDERTRIAGE_API_TOKEN": API_TOKEN,
+                "ORDERTRIAGE_MASTER_KEY": TEST_MASTER_KEY,
             }
         )
         env.update(self.env_overrides)

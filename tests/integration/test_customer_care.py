@@ -24,7 +24,14 @@ from typing import Any
 from streams.classify import care, followups
 from streams.topics import FOLLOWUP_DONE, FOLLOWUPS, SEGMENTS
 from tests.integration import events as ev
-from tests.integration.harness import DEADLETTER, NOTIFICATIONS, Kafka, Worker, wait_for
+from tests.integration.harness import (
+    DEADLETTER,
+    NOTIFICATIONS,
+    Kafka,
+    Worker,
+    dead_letter_original,
+    wait_for,
+)
 
 #: Wall time C-1 stays new after its first order (covers its delivery and second order).
 MARGIN = timedelta(seconds=75)  # wall time for C-1 to become regular, under load too
@@ -180,7 +187,9 @@ def test_a_customer_moves_new_regular_at_risk_won_back_across_a_kill_9(tmp_path:
             letters = [dict(r.headers).get(f"{DLQ}reason", b"")[:200] for r in dead]
             raise AssertionError(f"{exc}\ndead letters: {letters}") from None
         notes = read(kafka, NOTIFICATIONS, lambda vs: steps <= {v["notification_id"] for v in vs})
-        dead = kafka.read(DEADLETTER, lambda rs: any(b"no-such-task" in r.value for r in rs))
+        dead = kafka.read(
+            DEADLETTER, lambda rs: any(b"no-such-task" in dead_letter_original(r) for r in rs)
+        )
 
         # C-1's moves: exactly these four, each id once (copies identical), stamped when true.
         assert moves(segments, "C-1") == [

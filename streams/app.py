@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
-from aiokafka.helpers import create_ssl_context
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import runtime
 from streams.classify.rules import RuleSet
+from streams.kafka.clients import ssl_context
 from streams.kafka.partitioning import Routing
 from streams.metrics import Metrics
 from streams.rules.rulebook import Rulebook
@@ -85,11 +85,11 @@ def faust_app(settings: Settings) -> faust.App:
 
 def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
     """The ``broker_*`` settings as Faust wants them (plain clients: ``streams.kafka.clients``)."""
-    context = create_ssl_context() if settings.broker_tls else None
+    context = ssl_context(settings)
     if settings.broker_sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.broker_sasl_username,
-            password=settings.broker_sasl_password.get_secret_value(),
+            password=settings.sasl_password().get_secret_value(),
             mechanism=settings.broker_sasl_mechanism,
             ssl_context=context,
         )

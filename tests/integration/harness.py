@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
 
+from streams.kafka import clients
 from streams.topics import ANALYTICS, CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
 
 Record = ConsumerRecord[bytes, bytes]
@@ -149,7 +150,7 @@ class Kafka:
 
     @staticmethod
     async def _producer() -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all")
+        producer = clients.producer(bootstrap(), acks="all")
         await producer.start()
         return producer
 
@@ -182,9 +183,9 @@ class Kafka:
     ) -> list[Record]:
         # No group: subscribe() then reads every partition from the start, and keeps
         # refreshing metadata until the worker has created the topic.
-        consumer = AIOKafkaConsumer(
+        consumer = clients.consumer(
+            bootstrap(),
             topic,
-            bootstrap_servers=bootstrap(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=1000,

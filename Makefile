@@ -63,6 +63,15 @@ broker: ## start the local single-node KRaft broker (no-op with KAFKA_BOOTSTRAP 
 	$(KAFKA) start
 	$(KAFKA) wait-ready
 
+.PHONY: broker-secure
+broker-secure: ## the local broker with TLS, SCRAM-SHA-512 and ACLs (KAFKA_SECURITY=sasl_ssl; docs/security.md)
+	KAFKA_SECURITY=sasl_ssl $(KAFKA) start
+	KAFKA_SECURITY=sasl_ssl $(KAFKA) wait-ready
+
+.PHONY: acls
+acls: install ## least-privilege ACLs for the worker, rule publisher and reader on the secure broker
+	deploy/kafka/acls.sh $(ACLS_ARGS)
+
 .PHONY: broker-stop
 broker-stop: ## stop the local broker
 	$(KAFKA) stop

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.helpers import create_ssl_context
 
 from streams.settings import Settings, get_settings
@@ -72,3 +73,15 @@ def consumer(bootstrap: str, *topics: str, **options: Any) -> AIOKafkaConsumer:
 
 def admin(bootstrap: str, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**connection(bootstrap), **options)
+
+
+async def probe(bootstrap: str) -> None:
+    """Open and close one connection to the first bootstrap server, with the security options.
+
+    A client's own bootstrap logs why a connection failed and raises a bare "unable to
+    bootstrap"; this raises the cause itself (``ssl.SSLError``, ``SaslAuthenticationFailed``,
+    ``KafkaConnectionError``, ``OSError``), which the worker's preflight turns into advice.
+    """
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    conn = await create_conn(host, int(port), request_timeout_ms=10000, **security(get_settings()))
+    conn.close()

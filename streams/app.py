@@ -16,8 +16,10 @@ from streams import runtime
 from streams.classify.rules import RuleSet
 from streams.kafka.clients import ssl_context
 from streams.kafka.partitioning import Routing
+from streams.kafka.preflight import principal
 from streams.metrics import Metrics
 from streams.rules.rulebook import Rulebook
+from streams.runtime import authorization
 from streams.runtime.backpressure import Backpressure, Valve
 from streams.runtime.continuity import Continuity
 from streams.runtime.deadletters import DeadLetters
@@ -41,6 +43,8 @@ class Worker:
     backpressure: Backpressure
     continuity: Continuity
     routing: Routing
+    #: Topics the broker refused lately (an ACL removed at runtime), shown by /readyz.
+    kafka_refusals: authorization.Authorization
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -137,4 +141,5 @@ def build(settings: Settings | None = None) -> Worker:
         backpressure=backpressure,
         continuity=continuity,
         routing=Routing(settings.topic_partitions),
+        kafka_refusals=authorization.install(app, principal(settings)),
     )

@@ -101,6 +101,10 @@ demo: install ## broker + worker + sample orders + live summary (Ctrl-C stops it
 test: install tools broker ## unit, agent and integration tests (starts the local broker)
 	$(BIN)/python -m pytest
 
+.PHONY: test-security
+test-security: install ## the secure broker's tests alone: refused logins, TLS, ACLs, the pipeline with make acls (~2 min)
+	$(BIN)/python -m pytest tests/integration/test_kafka_security.py tests/unit/kafka
+
 .PHONY: test-cluster
 test-cluster: install ## the launcher's three-broker mode: kill -9 a node under acks=all (own ports, ~2 min)
 	$(BIN)/python -m pytest -m cluster tests/integration/test_cluster_launcher.py

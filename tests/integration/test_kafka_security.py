@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from streams.kafka import acls, clients, preflight
 from streams.settings import Settings, get_settings
 from streams.topics import CLASSIFIED, CREATED, RULES
 from tests.integration import events as ev
-from tests.integration.harness import Record, Worker
+from tests.integration.harness import Record, Worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "deploy" / "kafka" / "kafka.sh"
@@ -211,17 +212,17 @@ def test_pipeline_with_least_privilege(secure: Secure, login: object, tmp_path: 
         w.start(timeout=150)
         orders = [f"S{i}" for i in range(3)]
 
-        async def produce() -> None:  # upstream producers: the launcher's admin here
+        async def produce(batch: list[str]) -> None:  # upstream producers: the admin here
             producer = clients.producer(BOOTSTRAP, acks="all")
             await producer.start()
             try:
-                for order in orders:
+                for order in batch:
                     value = ev.dumps(ev.created(order, f"C-{order}", "900.00"))
                     await producer.send_and_wait(w.topic(CREATED), value, key=order.encode())
             finally:
                 await producer.stop()
 
-        as_admin(secure, login, produce)
+        as_admin(secure, login, lambda: produce(orders))
         classified = read_as(secure, login, WHO.reader, w.topic(CLASSIFIED), len(orders))
         assert sorted(ev.loads(r.value)["order_id"] for r in classified) == orders
 
@@ -242,7 +243,28 @@ def test_pipeline_with_least_privilege(secure: Secure, login: object, tmp_path: 
             assert (done.returncode == 0) == ok, (user, done.stdout[-2000:], done.stderr[-2000:])
         published = read_as(secure, login, "admin", w.topic(RULES), 1)
         assert len(published) == 1 and b"as ordertriage-rules" in published[0].value
-        assert w.ready()
+
+        # Read on the input revoked while running: shown in /readyz and the log, then restored;
+        # every order is classified exactly once, none skipped.
+        read_created = acls.Grant(
+            f"User:{WHO.worker}", acls.Op.READ, acls.Resource.TOPIC, w.topic(CREATED)
+        )
+        as_admin(secure, login, lambda: acls.apply(settings, [read_created], remove=True))
+        later = [f"R{i}" for i in range(4)]
+        as_admin(secure, login, lambda: produce(later))
+
+        def refused() -> bool:
+            body = w.get("/readyz").json()
+            return w.topic(CREATED) in body.get("kafka_refused", {}).get("seconds_by_resource", {})
+
+        wait_for(refused, 90, "/readyz to list the refused input topic")
+        assert w.get("/readyz").status_code == 503
+        assert f"Kafka refused to fetch from topic {w.topic(CREATED)}" in w.tail(400)
+        as_admin(secure, login, lambda: acls.apply(settings, [read_created]))
+        everyone = orders + later
+        classified = read_as(secure, login, WHO.reader, w.topic(CLASSIFIED), len(everyone))
+        assert Counter(ev.loads(r.value)["order_id"] for r in classified) == Counter(everyone)
+        wait_for(w.ready, 60, "/readyz back to 200 once the ACL is restored")
     finally:
         w.stop()
         as_admin(secure, login, lambda: acls.apply(settings, grants, remove=True))

@@ -102,7 +102,7 @@ test: install tools broker ## unit, agent and integration tests (starts the loca
 	$(BIN)/python -m pytest
 
 .PHONY: test-security
-test-security: install ## the secure broker's tests alone: refused logins, TLS, ACLs, the pipeline with make acls (~2 min)
+test-security: install broker ## the secure broker's tests alone: refused logins, TLS, ACLs, the pipeline with make acls (~2 min)
 	$(BIN)/python -m pytest tests/integration/test_kafka_security.py tests/unit/kafka
 
 .PHONY: test-cluster

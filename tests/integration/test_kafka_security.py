@@ -265,6 +265,8 @@ def test_pipeline_with_least_privilege(secure: Secure, login: object, tmp_path: 
         classified = read_as(secure, login, WHO.reader, w.topic(CLASSIFIED), len(everyone))
         assert Counter(ev.loads(r.value)["order_id"] for r in classified) == Counter(everyone)
         wait_for(w.ready, 60, "/readyz back to 200 once the ACL is restored")
+        password = Path(secure.env(WHO.worker)["ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE"])
+        assert password.read_text().strip() not in w.log_path.read_text()  # Faust's dump too
     finally:
         w.stop()
         as_admin(secure, login, lambda: acls.apply(settings, grants, remove=True))

@@ -77,6 +77,12 @@ K8S = ROOT / "deploy/kubernetes"
 #: (a replicated cluster): the broker address, replication, and the per-pod web address.
 PER_TARGET = {
     "KAFKA_BOOTSTRAP",
+    # The compose broker is the plaintext demo broker; docker-compose.secure.yml adds these.
+    "ORDERTRIAGE_BROKER_TLS",
+    "ORDERTRIAGE_BROKER_SASL_MECHANISM",
+    "ORDERTRIAGE_BROKER_SASL_USERNAME",
+    "ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE",
+    "ORDERTRIAGE_BROKER_CA_FILE",
     "ORDERTRIAGE_WEB_HOST",
     "ORDERTRIAGE_TOPIC_PARTITIONS",
     "ORDERTRIAGE_TOPIC_REPLICATION_FACTOR",
@@ -175,3 +181,20 @@ def test_compose_worker_state_is_on_a_volume() -> None:
     # The image creates that directory for its user, so the new volume is writable.
     dockerfile = (ROOT / "deploy/Dockerfile").read_text()
     assert f"install -d -o ordertriage -g ordertriage {target}" in dockerfile
+
+
+def test_compose_secure_override_reads_secrets_from_files() -> None:
+    secure = yaml.safe_load((ROOT / "docker-compose.secure.yml").read_text())
+    env = secure["services"]["worker"]["environment"]
+    assert set(env) <= setting_env_names(), set(env) - setting_env_names()
+    assert "ORDERTRIAGE_BROKER_SASL_PASSWORD" not in env  # a file, never the value
+    mounted = {f"/run/secrets/{name}" for name in secure["services"]["worker"]["secrets"]}
+    assert {
+        env["ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE"],
+        env["ORDERTRIAGE_BROKER_CA_FILE"],
+    } <= mounted
+    assert set(secure["secrets"]) == set(secure["services"]["worker"]["secrets"])
+    assert (env["ORDERTRIAGE_BROKER_TLS"], env["ORDERTRIAGE_BROKER_SASL_MECHANISM"]) == (
+        "true",
+        "SCRAM-SHA-512",
+    )

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
+    GroupCoordinatorNotAvailableError,
     KafkaConnectionError,
     KafkaError,
+    NotCoordinatorForGroupError,
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
 )
@@ -124,6 +128,27 @@ def _missing(who: str, op: str, kind: str, names: Iterable[str], app_id: str) ->
     )
 
 
+async def _group_offsets(
+    admin: AIOKafkaAdminClient, group: str, who: str, wait_s: float = 30.0
+) -> None:
+    """Read the group's committed offsets: a refusal is a missing group ACL.
+
+    A fresh cluster has no group coordinator until ``__consumer_offsets`` exists (its first
+    group creates it): that is waited for, and after ``wait_s`` left to Faust, not reported.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await admin.list_consumer_group_offsets(group)
+            return
+        except GroupAuthorizationFailedError:
+            raise _missing(who, "read", "group", [group], group) from None
+        except (GroupCoordinatorNotAvailableError, NotCoordinatorForGroupError):
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.5)
+
+
 async def authorized(settings: Settings, reads: set[str], writes: set[str]) -> None:
     """Describe every topic, read the group's offsets and one fetch from each read topic."""
     who = principal(settings)
@@ -136,10 +161,7 @@ async def authorized(settings: Settings, reads: set[str], writes: set[str]) -> N
         refused = {d["topic"] for d in described if d["error_code"] == TOPIC_AUTHORIZATION_FAILED}
         if refused:
             raise _missing(who, "describe", "topic", refused, settings.app_id)
-        try:
-            await admin.list_consumer_group_offsets(settings.app_id)
-        except GroupAuthorizationFailedError:
-            raise _missing(who, "read", "group", [settings.app_id], settings.app_id) from None
+        await _group_offsets(admin, settings.app_id, who)
         present = {d["topic"]: d["partitions"] for d in described if d["error_code"] == 0}
     finally:
         await admin.close()

@@ -73,8 +73,9 @@ CLUSTER_ID=b3JkZXJ0cmlhZ2UtZGV2MQ
 STOP_TIMEOUT=30
 SECURITY=${KAFKA_SECURITY:-plaintext}
 # The SCRAM users of the secure broker: the launcher (super user), the worker, the CLI's rule
-# publisher, a read-only consumer, and a guest that no ACL names (deploy/kafka/acls.py).
-SCRAM_USERS=(admin ordertriage-worker ordertriage-rules ordertriage-reader ordertriage-guest)
+# publisher, a read-only consumer, the notifier, and a guest that no ACL names
+# (streams/kafka/acls.py). Users are made at format time: a new one needs a fresh data dir.
+SCRAM_USERS=(admin ordertriage-worker ordertriage-rules ordertriage-reader ordertriage-notify ordertriage-guest)
 
 die() {
   echo "kafka.sh: error: $*" >&2

@@ -1,10 +1,11 @@
 """Least-privilege ACLs of the secure cluster, planned from streams/topics.py and applied.
 
-Three principals (docs/security.md): the worker reads its inputs, writes its outputs and owns
+Four principals (docs/security.md): the worker reads its inputs, writes its outputs and owns
 only what carries its app id (internal and changelog topics, its group); the CLI's rule
 publisher writes the rules topic only; a read-only consumer reads the outputs with its own
-group prefix. Every public topic of streams/topics.py must be given a role below, so a new
-topic cannot be forgotten (tests/unit/kafka/test_acls.py).
+group prefix; the notifier reads notifications and writes people's actions. Every public
+topic of streams/topics.py must be given a role below, so a new topic cannot be forgotten
+(tests/unit/kafka/test_acls.py).
 
 ``python -m streams.kafka.acls`` (``make acls``) runs as a super user (the launcher's
 ``admin``): it creates the public topics (a principal without Create on them cannot), then
@@ -111,6 +112,7 @@ class Principals:
     worker: str = "ordertriage-worker"
     rules: str = "ordertriage-rules"
     reader: str = "ordertriage-reader"
+    notify: str = "ordertriage-notify"
 
 
 def public_topics() -> set[str]:
@@ -150,6 +152,24 @@ def plan(settings: Settings, who: Principals) -> list[Grant]:
             Grant(reader, op, Resource.TOPIC, settings.topic(name)) for op in (Op.DESCRIBE, Op.READ)
         ]
     grants.append(Grant(reader, Op.READ, Resource.GROUP, f"{who.reader}-", Pattern.PREFIXED))
+    return grants + _notifier(settings, f"User:{who.notify}")
+
+
+def _notifier(settings: Settings, notify: str) -> list[Grant]:
+    """``ordertriage notify``: reads notifications, writes people's actions and feedback
+    status changes, owns its group, its ledger (``<notify_group>-ledger``) and dead letters."""
+    from streams.notify.run import DEADLETTERS
+
+    grants = [
+        Grant(notify, op, Resource.TOPIC, settings.topic(t.NOTIFICATIONS))
+        for op in (Op.DESCRIBE, Op.READ)
+    ]
+    for name in (t.ACTIONS, t.FEEDBACK_STATUS, DEADLETTERS):
+        ops = (Op.DESCRIBE, Op.WRITE, Op.CREATE) if name == DEADLETTERS else (Op.DESCRIBE, Op.WRITE)
+        grants += [Grant(notify, op, Resource.TOPIC, settings.topic(name)) for op in ops]
+    prefix = f"{settings.notify_group}-"
+    grants.append(Grant(notify, Op.ALL, Resource.TOPIC, prefix, Pattern.PREFIXED))
+    grants.append(Grant(notify, Op.READ, Resource.GROUP, settings.notify_group))
     return grants
 
 
@@ -222,10 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", default=defaults.worker, help="the worker's user name")
     parser.add_argument("--rules", default=defaults.rules, help="the rule publisher's user")
     parser.add_argument("--reader", default=defaults.reader, help="the read-only consumer")
+    parser.add_argument("--notify", default=defaults.notify, help="ordertriage notify's user")
     parser.add_argument("--dry-run", action="store_true", help="print the ACLs, change nothing")
     args = parser.parse_args(argv)
     settings = get_settings()
-    grants = plan(settings, Principals(args.worker, args.rules, args.reader))
+    grants = plan(settings, Principals(args.worker, args.rules, args.reader, args.notify))
     for grant in grants:
         sys.stdout.write(f"{grant}\n")
     if not args.dry_run:

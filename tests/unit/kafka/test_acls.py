@@ -75,3 +75,10 @@ def test_least_privilege() -> None:
     assert not allowed(grants, WHO.reader, Op.READ, Resource.GROUP, "ot")
     reader = [g for g in grants if g.principal == f"User:{WHO.reader}"]
     assert not {Op.WRITE, Op.CREATE, Op.ALL} & {g.op for g in reader}
+    # The notifier reads notifications in its group and writes actions; it never reads inputs.
+    assert allowed(grants, WHO.notify, Op.READ, Resource.TOPIC, t.NOTIFICATIONS)
+    assert allowed(grants, WHO.notify, Op.WRITE, Resource.TOPIC, t.ACTIONS)
+    assert allowed(grants, WHO.notify, Op.READ, Resource.GROUP, "ordertriage-notify")
+    assert allowed(grants, WHO.notify, Op.WRITE, Resource.TOPIC, "ordertriage-notify-ledger")
+    assert not allowed(grants, WHO.notify, Op.READ, Resource.TOPIC, t.CREATED)
+    assert not allowed(grants, WHO.notify, Op.READ, Resource.TOPIC, t.CLASSIFIED)

@@ -19,7 +19,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORDERTRIAGE_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error would otherwise print every input, passwords too.
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERTRIAGE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str = Field(
         default="",

@@ -229,3 +229,12 @@ class TestKafkaSecurity:
         monkeypatch.setenv("ORDERTRIAGE_BROKER_CA_FILE", str(tmp_path / "ca.pem"))
         with pytest.raises(ValidationError, match="broker_tls is false"):
             Settings()
+
+    def test_a_validation_error_does_not_print_the_password(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "topsecret-in-env")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "false")
+        with pytest.raises(ValidationError) as caught:
+            Settings()
+        assert "topsecret-in-env" not in str(caught.value)

@@ -70,6 +70,8 @@ STAFF_EVENTS = "staff-events"
 SEGMENTS = "customers.segments"
 FOLLOWUPS = "customers.followups"
 FOLLOWUP_DONE = "customers.followup-done"
+#: Deliveries ``ordertriage notify`` gave up on (streams/notify/run.py).
+NOTIFY_DEADLETTERS = "orders.notify-deadletters"
 
 
 class Topics:

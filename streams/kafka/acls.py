@@ -60,6 +60,8 @@ WORKER_WRITES = frozenset(
         t.FOLLOWUPS,
     }
 )
+#: Public topics only ``ordertriage notify`` uses (the worker neither reads nor writes them).
+NOTIFY_ONLY = frozenset({t.NOTIFY_DEADLETTERS})
 #: One partition, kept: the rules and feedback-model topics (streams/rules/topic.py).
 PUBLISHED = frozenset({t.RULES, t.FEEDBACK_MODELS})
 
@@ -126,11 +128,11 @@ def public_topics() -> set[str]:
 
 def plan(settings: Settings, who: Principals) -> list[Grant]:
     """The ACLs of the three principals for ``settings`` (app id, topic prefix)."""
-    unassigned = public_topics() - WORKER_READS - WORKER_WRITES
+    unassigned = public_topics() - WORKER_READS - WORKER_WRITES - NOTIFY_ONLY
     if unassigned:
         raise ValueError(
-            f"topics without an ACL role: {sorted(unassigned)}; add them to WORKER_READS or"
-            " WORKER_WRITES in streams/kafka/acls.py"
+            f"topics without an ACL role: {sorted(unassigned)}; add them to WORKER_READS,"
+            " WORKER_WRITES or NOTIFY_ONLY in streams/kafka/acls.py"
         )
     worker, rules, reader = (f"User:{n}" for n in (who.worker, who.rules, who.reader))
     grants: list[Grant] = []
@@ -158,14 +160,12 @@ def plan(settings: Settings, who: Principals) -> list[Grant]:
 def _notifier(settings: Settings, notify: str) -> list[Grant]:
     """``ordertriage notify``: reads notifications, writes people's actions and feedback
     status changes, owns its group, its ledger (``<notify_group>-ledger``) and dead letters."""
-    from streams.notify.run import DEADLETTERS
-
     grants = [
         Grant(notify, op, Resource.TOPIC, settings.topic(t.NOTIFICATIONS))
         for op in (Op.DESCRIBE, Op.READ)
     ]
-    for name in (t.ACTIONS, t.FEEDBACK_STATUS, DEADLETTERS):
-        ops = (Op.DESCRIBE, Op.WRITE, Op.CREATE) if name == DEADLETTERS else (Op.DESCRIBE, Op.WRITE)
+    for name in (t.ACTIONS, t.FEEDBACK_STATUS, *NOTIFY_ONLY):
+        ops = (Op.DESCRIBE, Op.WRITE)
         grants += [Grant(notify, op, Resource.TOPIC, settings.topic(name)) for op in ops]
     prefix = f"{settings.notify_group}-"
     grants.append(Grant(notify, Op.ALL, Resource.TOPIC, prefix, Pattern.PREFIXED))

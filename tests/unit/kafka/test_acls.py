@@ -6,6 +6,7 @@ import pytest
 
 from streams import topics as t
 from streams.kafka.acls import (
+    NOTIFY_ONLY,
     WORKER_READS,
     WORKER_WRITES,
     Op,
@@ -27,7 +28,7 @@ def allowed(grants: list, principal: str, op: Op, resource: Resource, name: str)
 
 
 def test_every_declared_topic_has_a_role() -> None:
-    assert public_topics() <= WORKER_READS | WORKER_WRITES
+    assert public_topics() <= WORKER_READS | WORKER_WRITES | NOTIFY_ONLY
     assert t.CREATED in public_topics() and t.RULES in public_topics()
 
 

@@ -63,6 +63,15 @@ broker: ## start the local single-node KRaft broker (no-op with KAFKA_BOOTSTRAP 
 	$(KAFKA) start
 	$(KAFKA) wait-ready
 
+.PHONY: broker-secure
+broker-secure: ## the local broker with TLS, SCRAM-SHA-512 and ACLs (KAFKA_SECURITY=sasl_ssl; docs/security.md)
+	KAFKA_SECURITY=sasl_ssl $(KAFKA) start
+	KAFKA_SECURITY=sasl_ssl $(KAFKA) wait-ready
+
+.PHONY: acls
+acls: install ## least-privilege ACLs for the worker, rule publisher and reader on the secure broker
+	deploy/kafka/acls.sh $(ACLS_ARGS)
+
 .PHONY: broker-stop
 broker-stop: ## stop the local broker
 	$(KAFKA) stop
@@ -91,6 +100,10 @@ demo: install ## broker + worker + sample orders + live summary (Ctrl-C stops it
 .PHONY: test
 test: install tools broker ## unit, agent and integration tests (starts the local broker)
 	$(BIN)/python -m pytest
+
+.PHONY: test-security
+test-security: install broker ## the secure broker's tests alone: refused logins, TLS, ACLs, the pipeline with make acls (~2 min)
+	$(BIN)/python -m pytest tests/integration/test_kafka_security.py tests/unit/kafka
 
 .PHONY: test-cluster
 test-cluster: install ## the launcher's three-broker mode: kill -9 a node under acks=all (own ports, ~2 min)

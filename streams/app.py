@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
-from aiokafka.helpers import create_ssl_context
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from streams import runtime
 from streams.classify.rules import RuleSet
+from streams.kafka.clients import ssl_context
 from streams.kafka.partitioning import Routing
+from streams.kafka.preflight import principal
 from streams.metrics import Metrics
 from streams.privacy.crypto import Keyring
 from streams.privacy.master import load_keyring
 from streams.rules.rulebook import Rulebook
+from streams.runtime import authorization
 from streams.runtime.backpressure import Backpressure, Valve
 from streams.runtime.continuity import Continuity
 from streams.runtime.deadletters import DeadLetters
@@ -44,6 +46,8 @@ class Worker:
     continuity: Continuity
     routing: Routing
     keyring: Keyring
+    #: Topics the broker refused lately (an ACL removed at runtime), shown by /readyz.
+    kafka_refusals: authorization.Authorization
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -88,11 +92,11 @@ def faust_app(settings: Settings) -> faust.App:
 
 def credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
     """The ``broker_*`` settings as Faust wants them (plain clients: ``streams.kafka.clients``)."""
-    context = create_ssl_context() if settings.broker_tls else None
+    context = ssl_context(settings)
     if settings.broker_sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.broker_sasl_username,
-            password=settings.broker_sasl_password.get_secret_value(),
+            password=settings.sasl_password().get_secret_value(),
             mechanism=settings.broker_sasl_mechanism,
             ssl_context=context,
         )
@@ -143,4 +147,5 @@ def build(settings: Settings | None = None) -> Worker:
         continuity=continuity,
         routing=Routing(settings.topic_partitions),
         keyring=keyring,
+        kafka_refusals=authorization.install(app, principal(settings)),
     )

@@ -19,7 +19,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORDERTRIAGE_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error would otherwise print every input, passwords too.
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERTRIAGE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str = Field(
         default="",
@@ -179,23 +182,97 @@ class Settings(BaseSettings):
         " this many replicas (2 with replication 3 rides out one broker down);"
         " 1 = leave the broker's default",
     )
+
+    # ---- Kafka security: TLS, SASL/SCRAM, mTLS, secrets from files (issue 16, kafka) ------
+    # Every client reads these through streams.kafka.clients (plain clients) or
+    # streams.app.credentials (Faust); docs/security.md says which principal may do what.
     broker_sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
         default="",
-        description="SASL mechanism of every Kafka client; empty = no authentication",
+        description="SASL mechanism of every Kafka client (`SCRAM-SHA-512` recommended);"
+        " empty = no authentication; needs `ORDERTRIAGE_BROKER_TLS=true`",
     )
     broker_sasl_username: str = Field(
-        default="", description="SASL user name (from a Secret, never a committed file)"
+        default="", description="SASL user name: the principal `User:<name>` the ACLs name"
     )
     broker_sasl_password: SecretStr = Field(
-        default=SecretStr(""), description="SASL password (from a Secret, never a committed file)"
+        default=SecretStr(""),
+        description="SASL password; prefer `ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE`",
+    )
+    broker_sasl_password_file: Path | None = Field(
+        default=None,
+        description="file holding the SASL password (a mounted Secret); read at start,"
+        " trailing newline ignored",
     )
     broker_tls: bool = Field(
         default=False,
-        description="TLS to the brokers (system CA bundle); with SASL: SASL_SSL",
+        description="TLS to the brokers (SSL, or SASL_SSL with a SASL mechanism); the server"
+        " certificate and host name are always verified",
+    )
+    broker_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that signed the brokers' certificates;"
+        " unset = the system CA bundle",
+    )
+    broker_cert_file: Path | None = Field(
+        default=None,
+        description="PEM client certificate for mutual TLS (with `ORDERTRIAGE_BROKER_KEY_FILE`)",
+    )
+    broker_key_file: Path | None = Field(
+        default=None, description="PEM private key of the client certificate (mutual TLS)"
+    )
+    broker_key_password: SecretStr = Field(
+        default=SecretStr(""), description="password of an encrypted client key; empty = none"
     )
 
-    # ---- Kafka security: TLS, SASL/SCRAM, mTLS, secrets from files (issue 16, kafka) ------
-    # The broker_* fields above may be moved here and extended; validators of this block too.
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        """Refuse combinations that would send secrets in clear or fail only at connect time."""
+        for name in (
+            "broker_sasl_password_file",
+            "broker_ca_file",
+            "broker_cert_file",
+            "broker_key_file",
+        ):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        sasl = self.broker_sasl_mechanism
+        if self.broker_sasl_password_file and self.broker_sasl_password.get_secret_value():
+            raise ValueError("set broker_sasl_password or broker_sasl_password_file, not both")
+        if sasl and not self.broker_sasl_username:
+            raise ValueError("broker_sasl_mechanism is set but broker_sasl_username is empty")
+        if sasl and not self.sasl_password().get_secret_value():
+            raise ValueError(
+                "broker_sasl_mechanism is set but there is no password: set"
+                " ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE (or ORDERTRIAGE_BROKER_SASL_PASSWORD)"
+            )
+        if not sasl and (self.broker_sasl_username or self.sasl_password().get_secret_value()):
+            raise ValueError(
+                "a SASL user or password is set but broker_sasl_mechanism is empty:"
+                " set ORDERTRIAGE_BROKER_SASL_MECHANISM=SCRAM-SHA-512"
+            )
+        if sasl and not self.broker_tls:
+            raise ValueError(
+                "SASL without TLS would send the credentials and every order in clear:"
+                " set ORDERTRIAGE_BROKER_TLS=true (SASL_SSL)"
+            )
+        if (self.broker_cert_file is None) != (self.broker_key_file is None):
+            raise ValueError("mutual TLS needs both broker_cert_file and broker_key_file")
+        tls_files = (self.broker_ca_file, self.broker_cert_file)
+        if not self.broker_tls and any(f is not None for f in tls_files):
+            raise ValueError(
+                "broker_ca_file / broker_cert_file are set but broker_tls is false:"
+                " set ORDERTRIAGE_BROKER_TLS=true"
+            )
+        return self
+
+    def sasl_password(self) -> SecretStr:
+        """The SASL password, from its file when one is set (re-read: a rotated Secret)."""
+        if self.broker_sasl_password_file is not None:
+            text = self.broker_sasl_password_file.read_text(encoding="utf-8")
+            return SecretStr(text.rstrip("\r\n"))
+        return self.broker_sasl_password
+
     # ---- end of Kafka security ---------------------------------------------------------
 
     # ---- the HTTP API's bearer token and /metrics token (issue 16, api) -----------------
@@ -358,8 +435,6 @@ class Settings(BaseSettings):
                 f" topic_replication_factor ({self.topic_replication_factor}):"
                 " every acks=all write would fail with NOT_ENOUGH_REPLICAS"
             )
-        if self.broker_sasl_mechanism and not self.broker_sasl_username:
-            raise ValueError("broker_sasl_mechanism is set but broker_sasl_username is empty")
         return self
 
     @property

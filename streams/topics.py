@@ -74,6 +74,8 @@ FOLLOWUP_DONE = "customers.followup-done"
 ERASURES = "customers.erasures"
 #: Header of an erasure request among the records of ``<app>-orders-by-customer``.
 ERASE_HEADER = "ordertriage.erase"
+#: Deliveries ``ordertriage notify`` gave up on (streams/notify/run.py).
+NOTIFY_DEADLETTERS = "orders.notify-deadletters"
 
 
 class Topics:

@@ -13,6 +13,8 @@
 #                                               (a cluster: every node's; `logs --node N ...` one node's)
 #   deploy/kafka/kafka.sh run-class MAIN [ARG]  run a Kafka tool class on the broker's class path, e.g.
 #       run-class org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#   deploy/kafka/kafka.sh client-env [USER]     KAFKA_SECURITY=sasl_ssl: the ORDERTRIAGE_BROKER_* lines
+#                                               a client logging in as USER needs (default the worker)
 #
 # Cluster only (KAFKA_BROKERS=3), for fault scenarios; N is the node id, 1, 2 or 3:
 #   deploy/kafka/kafka.sh kill-node N           SIGKILL node N (no controlled shutdown)
@@ -29,6 +31,10 @@
 #                          listens on KAFKA_PORT + 2(N-1) for clients, the next port for its controller
 #                          (9092/9093, 9094/9095, 9096/9097 by default)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default KAFKA_PORT + 1); single broker only
+#   KAFKA_SECURITY         plaintext (default) or sasl_ssl: the single broker with TLS, SCRAM-SHA-512
+#                          and ACLs (deploy/kafka/secure.properties; docs/security.md). Its data
+#                          and generated secrets live apart, in <cache>/kafka/secure-<port>/
+#                          (data/, secrets/: ca.pem, broker.pem, <user>.password, admin.properties)
 #   KAFKA_BOOTSTRAP        host:port[,host:port] of an external cluster: start/stop do nothing,
 #                          wait-ready/status only check that it accepts TCP connections
 #   ORDERTRIAGE_CACHE      cache folder (default <repo>/.cache); this script uses <cache>/kafka/
@@ -65,6 +71,11 @@ HOST=127.0.0.1
 # development cluster needs no random one, and a fixed id keeps re-formatting reproducible.
 CLUSTER_ID=b3JkZXJ0cmlhZ2UtZGV2MQ
 STOP_TIMEOUT=30
+SECURITY=${KAFKA_SECURITY:-plaintext}
+# The SCRAM users of the secure broker: the launcher (super user), the worker, the CLI's rule
+# publisher, a read-only consumer, the notifier, and a guest that no ACL names
+# (streams/kafka/acls.py). Users are made at format time: a new one needs a fresh data dir.
+SCRAM_USERS=(admin ordertriage-worker ordertriage-rules ordertriage-reader ordertriage-notify ordertriage-guest)
 
 die() {
   echo "kafka.sh: error: $*" >&2
@@ -88,6 +99,17 @@ PROPS_FILE=$KAFKA_DIR/server-$PORT.properties
 PID_FILE=$KAFKA_DIR/kafka-$PORT.pid
 LOG_FILE=$KAFKA_DIR/kafka-$PORT.log
 TOOLS_CONFIG=$KAFKA_DIR/tools-client.properties
+SECRETS_DIR=
+case $SECURITY in
+  plaintext) ;;
+  sasl_ssl)
+    [[ $BROKERS == 1 ]] || die "KAFKA_SECURITY=sasl_ssl runs the single broker only (KAFKA_BROKERS=1)"
+    DATA_DIR=$KAFKA_DIR/secure-$PORT/data
+    SECRETS_DIR=$KAFKA_DIR/secure-$PORT/secrets
+    TOOLS_CONFIG=$SECRETS_DIR/admin.properties
+    ;;
+  *) die "KAFKA_SECURITY must be plaintext (the default) or sasl_ssl, got '$SECURITY'" ;;
+esac
 NODE_ID=1
 QUORUM_VOTERS=
 
@@ -254,9 +276,19 @@ run_tool() {
 }
 
 render_props() {
-  local line tmp=$PROPS_FILE.tmp.$$
-  : >"$tmp"
+  local line key tmp=$PROPS_FILE.tmp.$$ overlay=$SCRIPT_DIR/secure.properties
+  local -A overridden=()
+  ( umask 077 && : >"$tmp" )
+  if [[ $SECURITY == sasl_ssl ]]; then
+    while IFS= read -r line; do
+      [[ $line =~ ^([a-z][^=]*)= ]] && overridden[${BASH_REMATCH[1]}]=1
+    done <"$overlay"
+  fi
   while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line =~ ^([a-z][^=]*)= ]]; then
+      key=${BASH_REMATCH[1]}
+      [[ -z ${overridden[$key]:-} ]] || continue
+    fi
     line=${line//@KAFKA_PORT@/"$PORT"}
     line=${line//@KAFKA_CONTROLLER_PORT@/"$CONTROLLER_PORT"}
     line=${line//@KAFKA_DATA_DIR@/"$DATA_DIR"}
@@ -264,6 +296,15 @@ render_props() {
     line=${line//@KAFKA_QUORUM_VOTERS@/"$QUORUM_VOTERS"}
     printf '%s\n' "$line" >>"$tmp"
   done <"$TEMPLATE"
+  if [[ $SECURITY == sasl_ssl ]]; then
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line//@KAFKA_PORT@/"$PORT"}
+      line=${line//@KAFKA_CONTROLLER_PORT@/"$CONTROLLER_PORT"}
+      line=${line//@KAFKA_SECRETS_DIR@/"$SECRETS_DIR"}
+      line=${line//@KAFKA_ADMIN_PASSWORD@/"$(<"$SECRETS_DIR/admin.password")"}
+      printf '%s\n' "$line" >>"$tmp"
+    done <"$overlay"
+  fi
   if grep -n '@[A-Z_]*@' "$tmp" >&2; then
     rm -f "$tmp"
     die "unknown placeholder(s) left in $TEMPLATE (lines above)"
@@ -276,8 +317,36 @@ format_storage() {
   [[ -f $DATA_DIR/meta.properties ]] && return 0
   mkdir -p "$DATA_DIR"
   say "formatting $DATA_DIR (cluster id $CLUSTER_ID)"
+  local scram=() user
+  if [[ $SECURITY == sasl_ssl ]]; then
+    for user in "${SCRAM_USERS[@]}"; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(<"$SECRETS_DIR/$user.password")]")
+    done
+  fi
   run_tool kafka.tools.StorageTool format --cluster-id "$CLUSTER_ID" --config "$PROPS_FILE" \
-    || die "formatting $DATA_DIR failed"
+    "${scram[@]}" >/dev/null || die "formatting $DATA_DIR failed"
+}
+
+# ensure_secrets: the secure broker's CA, certificate, passwords and the launcher's own client
+# config, made once (deploy/kafka/credentials.py, Python's cryptography from the project venv).
+ensure_secrets() {
+  [[ $SECURITY == sasl_ssl ]] || return 0
+  local python=$REPO_ROOT/.venv/bin/python
+  [[ -x $python ]] || python=python3
+  "$python" -c 'import cryptography' 2>/dev/null \
+    || die "KAFKA_SECURITY=sasl_ssl needs Python's cryptography to make its certificates: run 'make install'"
+  "$python" "$SCRIPT_DIR/credentials.py" "$SECRETS_DIR" "${SCRAM_USERS[@]}" \
+    || die "could not create the secrets in $SECRETS_DIR"
+  ( umask 077 && cat >"$TOOLS_CONFIG" <<EOF_PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(<"$SECRETS_DIR/admin.password")";
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECRETS_DIR/ca.pem
+request.timeout.ms=5000
+retry.backoff.ms=200
+EOF_PROPS
+  )
 }
 
 tail_log() {
@@ -346,6 +415,7 @@ cmd_start() {
 
   check_java
   ensure_libs
+  ensure_secrets
   render_props
   format_storage
   # Again: fetching the jars can take a while, and something may have taken a port meanwhile.
@@ -422,7 +492,7 @@ cmd_status() {
   fi
   local pid
   if pid=$(broker_pid); then
-    echo "running pid=$pid port=$PORT controller_port=$CONTROLLER_PORT bootstrap=$HOST:$PORT log=$LOG_FILE"
+    echo "running pid=$pid port=$PORT controller_port=$CONTROLLER_PORT bootstrap=$HOST:$PORT security=$SECURITY log=$LOG_FILE"
     return 0
   fi
   echo "stopped port=$PORT controller_port=$CONTROLLER_PORT log=$LOG_FILE"
@@ -472,7 +542,7 @@ cmd_wait_ready() {
   done
 
   # 2. It answers an ApiVersions request over the client listener (kafka-broker-api-versions).
-  printf 'request.timeout.ms=5000\nretry.backoff.ms=200\n' >"$TOOLS_CONFIG"
+  [[ $SECURITY == sasl_ssl ]] || printf 'request.timeout.ms=5000\nretry.backoff.ms=200\n' >"$TOOLS_CONFIG"
   until run_tool org.apache.kafka.tools.BrokerApiVersionsCommand \
     --bootstrap-server "$HOST:$PORT" --command-config "$TOOLS_CONFIG" >/dev/null 2>&1; do
     if ! pid_alive "$pid"; then
@@ -498,6 +568,20 @@ cmd_logs() {
       exec tail -n "$1" "$LOG_FILE"
       ;;
   esac
+}
+
+# client-env [USER]: the settings a client of the secure broker needs, as VAR=value lines
+# (e.g. `set -a; source <(deploy/kafka/kafka.sh client-env ordertriage-worker); set +a`).
+cmd_client_env() {
+  [[ $SECURITY == sasl_ssl ]] || die "client-env: the local broker is plaintext (set KAFKA_SECURITY=sasl_ssl)"
+  local user=${1:-ordertriage-worker}
+  [[ -f $SECRETS_DIR/$user.password ]] \
+    || die "client-env: no password for '$user' in $SECRETS_DIR (start the secure broker first; users: ${SCRAM_USERS[*]})"
+  echo "ORDERTRIAGE_BROKER_TLS=true"
+  echo "ORDERTRIAGE_BROKER_SASL_MECHANISM=SCRAM-SHA-512"
+  echo "ORDERTRIAGE_BROKER_SASL_USERNAME=$user"
+  echo "ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE=$SECRETS_DIR/$user.password"
+  echo "ORDERTRIAGE_BROKER_CA_FILE=$SECRETS_DIR/ca.pem"
 }
 
 cmd_run_class() {
@@ -729,7 +813,7 @@ cluster_wait_ready() {
 
   # 2. The cluster's metadata lists all three brokers (ApiVersions answered by each), and the
   #    controller quorum has a leader.
-  printf 'request.timeout.ms=5000\nretry.backoff.ms=200\n' >"$TOOLS_CONFIG"
+  [[ $SECURITY == sasl_ssl ]] || printf 'request.timeout.ms=5000\nretry.backoff.ms=200\n' >"$TOOLS_CONFIG"
   local out missing leader
   while :; do
     missing=()
@@ -778,7 +862,7 @@ cluster_leader() {
   ensure_libs
   bootstrap=$(running_bootstrap)
   [[ -n $bootstrap ]] || die "no node of the cluster on port $BASE_PORT is running"
-  printf 'request.timeout.ms=5000\nretry.backoff.ms=200\n' >"$TOOLS_CONFIG"
+  [[ $SECURITY == sasl_ssl ]] || printf 'request.timeout.ms=5000\nretry.backoff.ms=200\n' >"$TOOLS_CONFIG"
   out=$(run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
     --command-config "$TOOLS_CONFIG" --describe --topic "$topic" 2>&1) \
     || die "could not describe topic '$topic': $out"
@@ -849,6 +933,7 @@ main() {
     wait-ready) cmd_wait_ready "$@" ;;
     logs) cmd_logs "$@" ;;
     run-class) cmd_run_class "$@" ;;
+    client-env) cmd_client_env "$@" ;;
     start-node | stop-node | kill-node | leader) need_cluster "$cmd" ;;
     help | -h | --help) usage ;;
     *)

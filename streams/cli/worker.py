@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from streams.runtime import local_state
-from streams.settings import get_settings
+from streams.settings import Settings, get_settings
 
 
 @click.command()
@@ -34,6 +34,7 @@ def worker() -> None:
         raise click.ClickException(str(unusable)) from None
     app = w.app
     subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    _preflight(settings, subscribed, {t.get_topic_name() for t in w.topics.outputs})
     asyncio.run(
         ensure_topics(
             settings.bootstrap,
@@ -52,3 +53,16 @@ def worker() -> None:
         if exit_.code in (0, None):  # Faust stopped, flushed and committed
             local_state.mark_clean(appdir)
         raise
+
+
+def _preflight(settings: Settings, reads: set[str], writes: set[str]) -> None:
+    """Exit with the preflight's message and code when the worker cannot log in or lacks ACLs."""
+    from streams.kafka import preflight
+    from streams.topics import FEEDBACK_MODELS, RULES
+
+    published = {settings.topic(RULES), settings.topic(FEEDBACK_MODELS)}
+    try:
+        asyncio.run(preflight.check(settings, reads | published, writes))
+    except preflight.PreflightError as e:
+        click.echo(f"ordertriage worker: preflight failed: {e}", err=True)
+        sys.exit(e.code)

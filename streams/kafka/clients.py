@@ -6,33 +6,55 @@ same cluster shares (the bootstrap servers and the security settings) is added h
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.helpers import create_ssl_context
 
 from streams.settings import Settings, get_settings
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of every client (plain and Faust): CA, optional client certificate.
+
+    Verification is never turned off: a broker certificate that does not chain to the CA, or
+    names another host, fails the handshake (``create_ssl_context`` checks host names).
+    """
+    if not settings.broker_tls:
+        return None
+    return create_ssl_context(
+        cafile=str(settings.broker_ca_file) if settings.broker_ca_file else None,
+        certfile=str(settings.broker_cert_file) if settings.broker_cert_file else None,
+        keyfile=str(settings.broker_key_file) if settings.broker_key_file else None,
+        password=settings.broker_key_password.get_secret_value() or None,
+    )
+
+
+def protocol(settings: Settings) -> str:
+    """Kafka's ``security.protocol`` for the settings (PLAINTEXT, SSL or SASL_SSL)."""
+    if settings.broker_sasl_mechanism:
+        return "SASL_SSL"
+    return "SSL" if settings.broker_tls else "PLAINTEXT"
+
+
 def security(settings: Settings) -> dict[str, Any]:
     """aiokafka's security options for the ``broker_*`` settings; empty = PLAINTEXT.
 
-    The Faust app needs the same as ``broker_credentials`` (``faust.SASLCredentials`` or
-    ``faust.SSLCredentials``), see docs/scaling.md.
+    The Faust app gets the same through ``streams.app.credentials`` (``broker_credentials``).
     """
     options: dict[str, Any] = {}
-    if settings.broker_tls:
-        options["ssl_context"] = create_ssl_context()
+    context = ssl_context(settings)
+    if context is not None:
+        options |= {"ssl_context": context, "security_protocol": protocol(settings)}
     if settings.broker_sasl_mechanism:
         options |= {
-            "security_protocol": "SASL_SSL" if settings.broker_tls else "SASL_PLAINTEXT",
             "sasl_mechanism": settings.broker_sasl_mechanism,
             "sasl_plain_username": settings.broker_sasl_username,
-            "sasl_plain_password": settings.broker_sasl_password.get_secret_value(),
+            "sasl_plain_password": settings.sasl_password().get_secret_value(),
         }
-    elif settings.broker_tls:
-        options["security_protocol"] = "SSL"
     return options
 
 
@@ -51,3 +73,15 @@ def consumer(bootstrap: str, *topics: str, **options: Any) -> AIOKafkaConsumer:
 
 def admin(bootstrap: str, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**connection(bootstrap), **options)
+
+
+async def probe(bootstrap: str) -> None:
+    """Open and close one connection to the first bootstrap server, with the security options.
+
+    A client's own bootstrap logs why a connection failed and raises a bare "unable to
+    bootstrap"; this raises the cause itself (``ssl.SSLError``, ``SaslAuthenticationFailed``,
+    ``KafkaConnectionError``, ``OSError``), which the worker's preflight turns into advice.
+    """
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    conn = await create_conn(host, int(port), request_timeout_ms=10000, **security(get_settings()))
+    conn.close()

@@ -19,8 +19,8 @@ from streams.notify.service import Notifier, Reload
 from streams.notify.web import Site, application
 from streams.settings import Settings
 from streams.topics import ACTIONS, FEEDBACK_STATUS, NOTIFICATIONS
+from streams.topics import NOTIFY_DEADLETTERS as DEADLETTERS
 
-DEADLETTERS = "orders.notify-deadletters"
 LEDGER_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
 log = logging.getLogger("ordertriage.notify")
 

@@ -49,6 +49,11 @@ async def ensure_topic(settings: Settings, topic: str = RULES) -> str:
     admin = clients.admin(settings.bootstrap)
     await admin.start()
     try:
+        # Listed first: on a secure cluster the publisher and the worker may describe and use
+        # the topic but not create it (streams/kafka/acls.py), and Kafka refuses a
+        # CreateTopics without Create even for a topic that exists.
+        if name in await admin.list_topics():
+            return name
         topic = NewTopic(
             name,
             1,

@@ -110,8 +110,16 @@ def register(w: Worker) -> None:
             "not_rebalancing": not app.rebalancing,
             "not_stalled": not stalled(),
         }
+        refused = w.kafka_refusals.current()
+        checks["kafka_authorized"] = not refused
         ready = all(checks.values())
         body: dict[str, Any] = {"ready": ready, "checks": checks}
+        if refused:  # an ACL removed at runtime: which topics, for how long, the fix
+            body["kafka_refused"] = {
+                "principal": w.kafka_refusals.principal,
+                "seconds_by_resource": refused,
+                "fix": "restore the principal's ACLs (make acls); the worker resumes where it was",
+            }
         if w.routing.seen:  # producers that do not key by order id with murmur2 (no data)
             body["misrouted_inputs"] = w.routing.summary()
         return self.json(body, status=200 if ready else 503)

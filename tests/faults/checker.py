@@ -25,8 +25,9 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from streams.kafka import clients
 from streams.kafka import io as kafka_io
 from streams.topics import CLASSIFIED, CREATED, DEADLETTER, NOTIFICATIONS, STATUS_CHANGED
 from tests.faults.verifier import VALID, H, Report, Sent
@@ -35,8 +36,8 @@ from tests.integration.harness import Record, bootstrap, dead_letter_original, s
 
 async def read_all(topics: list[str]) -> dict[str, list[Record]]:
     """Every record of ``topics`` from the beginning up to their end offsets now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap(),
+    consumer = clients.consumer(
+        bootstrap(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )

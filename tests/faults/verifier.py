@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
+from streams.kafka import clients
 from streams.tools.sample import SampleStream
 from streams.topics import CREATED, STATUS_CHANGED
 from tests.integration.harness import bootstrap
@@ -180,7 +180,7 @@ class Inputs:
         self.lock = threading.Lock()
 
     async def create_topics(self, partitions: int = 4) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+        admin = clients.admin(bootstrap())
         await admin.start()
         try:
             big = {"max.message.bytes": str(MAX_INPUT_BYTES + 1024)}
@@ -207,8 +207,8 @@ class Inputs:
         if client == "librdkafka":
             await asyncio.to_thread(self._produce_librdkafka, list(planned), rate)
             return
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap(),
+        producer = clients.producer(
+            bootstrap(),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
 
 from schemas.events import OrderCreated
 from streams.apiauth import headers
+from streams.kafka import clients
 from streams.privacy.contact import CONTACT_FIELDS
 from streams.privacy.crypto import Keyring, field_aad, is_sealed
 from streams.privacy.replay import SEALED_AAD, SEALED_HEADER
@@ -196,7 +197,7 @@ class Kafka:
 
     @staticmethod
     async def _producer() -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all")
+        producer = clients.producer(bootstrap(), acks="all")
         await producer.start()
         return producer
 
@@ -229,9 +230,9 @@ class Kafka:
     ) -> list[Record]:
         # No group: subscribe() then reads every partition from the start, and keeps
         # refreshing metadata until the worker has created the topic.
-        consumer = AIOKafkaConsumer(
+        consumer = clients.consumer(
+            bootstrap(),
             topic,
-            bootstrap_servers=bootstrap(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=1000,

@@ -31,8 +31,14 @@ def test_replication_settings_reach_every_topic_and_changelog() -> None:
 
 def test_broker_credentials_follow_the_settings() -> None:
     sasl = credentials(
-        Settings(broker_sasl_mechanism="SCRAM-SHA-512", broker_sasl_username="ot", broker_tls=True)
+        Settings(
+            broker_sasl_mechanism="SCRAM-SHA-512",
+            broker_sasl_username="ot",
+            broker_sasl_password="pw",
+            broker_tls=True,
+        )
     )
+    assert "pw" not in repr(sasl)
     assert isinstance(sasl, faust.SASLCredentials) and sasl.ssl_context is not None
     assert isinstance(credentials(Settings(broker_tls=True)), faust.SSLCredentials)
     assert credentials(Settings()) is None  # plaintext, as the local broker

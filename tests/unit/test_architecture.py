@@ -79,3 +79,23 @@ def test_records_import_no_numerics() -> None:
     code = "import sys, streams.records; print(sorted({'numpy', 'sklearn'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_kafka_client_comes_from_the_factory() -> None:
+    """A client built elsewhere would miss the security settings (TLS, SASL): plaintext, or a
+    refused login, on a secure cluster. Only streams/kafka/clients.py constructs one."""
+    import ast
+
+    constructors = {"AIOKafkaConsumer", "AIOKafkaProducer", "AIOKafkaAdminClient", "AIOKafkaClient"}
+    factory = STREAMS / "kafka" / "clients.py"
+    offenders = []
+    for path in [*STREAMS.rglob("*.py"), *(ROOT / "tests").rglob("*.py")]:
+        if path == factory:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name in constructors:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}(...)")
+    assert not offenders, offenders

@@ -160,6 +160,81 @@ def test_sasl_needs_a_user(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
     monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_USERNAME", "ordertriage")
     monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "true")
     s = Settings()
     assert "s3cret" not in repr(s)
     assert s.broker_sasl_password.get_secret_value() == "s3cret"
+
+
+class TestKafkaSecurity:
+    """The broker_* settings refuse what would leak credentials or fail only at connect time."""
+
+    @pytest.fixture(autouse=True)
+    def _sasl(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_MECHANISM", "SCRAM-SHA-512")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_USERNAME", "ordertriage-worker")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "true")
+
+    def test_password_from_a_file_never_shown(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        secret = tmp_path / "password"
+        secret.write_text("from-the-secret\n")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE", str(secret))
+        s = Settings()
+        assert s.sasl_password().get_secret_value() == "from-the-secret"
+        assert "from-the-secret" not in repr(s) + str(s.model_dump())
+
+    def test_no_password(self) -> None:
+        with pytest.raises(ValidationError, match="PASSWORD_FILE"):
+            Settings()
+
+    def test_both_password_and_file(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        (tmp_path / "pw").write_text("a")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE", str(tmp_path / "pw"))
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "b")
+        with pytest.raises(ValidationError, match="not both"):
+            Settings()
+
+    def test_missing_file(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE", str(tmp_path / "absent"))
+        with pytest.raises(ValidationError, match="not a readable file"):
+            Settings()
+
+    def test_sasl_without_tls(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "pw")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "false")
+        with pytest.raises(ValidationError, match="in clear"):
+            Settings()
+
+    def test_user_without_mechanism(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_MECHANISM", "")
+        with pytest.raises(ValidationError, match="mechanism is empty"):
+            Settings()
+
+    def test_half_a_client_certificate(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        (tmp_path / "cert.pem").write_text("x")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "pw")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_CERT_FILE", str(tmp_path / "cert.pem"))
+        with pytest.raises(ValidationError, match="both broker_cert_file and broker_key_file"):
+            Settings()
+
+    def test_ca_without_tls(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        (tmp_path / "ca.pem").write_text("x")
+        for name in ("MECHANISM", "USERNAME"):
+            monkeypatch.delenv(f"ORDERTRIAGE_BROKER_SASL_{name}")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "false")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_CA_FILE", str(tmp_path / "ca.pem"))
+        with pytest.raises(ValidationError, match="broker_tls is false"):
+            Settings()
+
+    def test_a_validation_error_does_not_print_the_password(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "topsecret-in-env")
+        monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "false")
+        with pytest.raises(ValidationError) as caught:
+            Settings()
+        assert "topsecret-in-env" not in str(caught.value)

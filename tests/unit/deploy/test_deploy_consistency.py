@@ -78,6 +78,12 @@ K8S = ROOT / "deploy/kubernetes"
 #: (a replicated cluster): the broker address, replication, and the per-pod web address.
 PER_TARGET = {
     "KAFKA_BOOTSTRAP",
+    # The compose broker is the plaintext demo broker; docker-compose.secure.yml adds these.
+    "ORDERTRIAGE_BROKER_TLS",
+    "ORDERTRIAGE_BROKER_SASL_MECHANISM",
+    "ORDERTRIAGE_BROKER_SASL_USERNAME",
+    "ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE",
+    "ORDERTRIAGE_BROKER_CA_FILE",
     "ORDERTRIAGE_WEB_HOST",
     "ORDERTRIAGE_TOPIC_PARTITIONS",
     "ORDERTRIAGE_TOPIC_REPLICATION_FACTOR",
@@ -204,3 +210,20 @@ def test_compose_gives_the_worker_and_prometheus_their_tokens_from_one_volume() 
     config_dir = Path(next(t for t in mounts["prometheus"] if t.endswith("prometheus.yml"))).parent
     token = config_dir / job["authorization"]["credentials_file"]
     assert mounts["prometheus"][str(token.parent)] == "tokens" and token.name == metrics.name
+
+
+def test_compose_secure_override_reads_secrets_from_files() -> None:
+    secure = yaml.safe_load((ROOT / "docker-compose.secure.yml").read_text())
+    env = secure["services"]["worker"]["environment"]
+    assert set(env) <= setting_env_names(), set(env) - setting_env_names()
+    assert "ORDERTRIAGE_BROKER_SASL_PASSWORD" not in env  # a file, never the value
+    mounted = {f"/run/secrets/{name}" for name in secure["services"]["worker"]["secrets"]}
+    assert {
+        env["ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE"],
+        env["ORDERTRIAGE_BROKER_CA_FILE"],
+    } <= mounted
+    assert set(secure["secrets"]) == set(secure["services"]["worker"]["secrets"])
+    assert (env["ORDERTRIAGE_BROKER_TLS"], env["ORDERTRIAGE_BROKER_SASL_MECHANISM"]) == (
+        "true",
+        "SCRAM-SHA-512",
+    )

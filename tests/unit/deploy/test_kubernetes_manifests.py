@@ -372,8 +372,20 @@ def test_disruption_budget_keeps_all_but_one() -> None:
 def test_settings_come_from_the_configmap_and_a_secret() -> None:
     sources = container()["envFrom"]
     assert {"configMapRef": {"name": one("ConfigMap")["metadata"]["name"]}} in sources
-    (secret,) = [s["secretRef"] for s in sources if "secretRef" in s]
-    assert secret["optional"] is True
+    # The password is a file of a mounted Secret, never an environment variable.
+    assert not [s for s in sources if "secretRef" in s]
+    assert "ORDERTRIAGE_BROKER_SASL_PASSWORD" not in config()
+    volumes = {v["name"]: v for v in one("StatefulSet")["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}
+    secret = volumes["kafka-credentials"]["secret"]
+    assert secret["secretName"] == "ordertriage-kafka-credentials"
+    assert secret["defaultMode"] & 0o007 == 0  # not world-readable
+    (item,) = secret["items"]
+    password_file = f"{mounts['kafka-credentials']}/{item['path']}"
+    assert config()["ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE"] == password_file
+    (ca,) = volumes["kafka-ca"]["configMap"]["items"]
+    assert config()["ORDERTRIAGE_BROKER_CA_FILE"] == f"{mounts['kafka-ca']}/{ca['path']}"
+    assert all(m["readOnly"] for m in container()["volumeMounts"] if m["name"].startswith("kafka"))
     # No Secret object (and so no credential) is committed.
     assert not [doc for _, doc in manifests() if doc["kind"] == "Secret"]
     real = setting_env_names()
@@ -382,14 +394,22 @@ def test_settings_come_from_the_configmap_and_a_secret() -> None:
     assert pod_only <= real, pod_only - real
 
 
-def test_configmap_is_a_valid_replicated_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configmap_is_a_valid_replicated_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in list(os.environ):
         if name.startswith(("ORDERTRIAGE_", "KAFKA_")):
             monkeypatch.delenv(name)
     for name, value in config().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ORDERTRIAGE_WEB_HOST", "ordertriage-worker-0.ordertriage-worker.ns.svc")
+    # The mounted files, here: the secure settings are checked with them present.
+    for name in ("ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE", "ORDERTRIAGE_BROKER_CA_FILE"):
+        local = tmp_path / Path(config()[name]).name
+        local.write_text("x")
+        monkeypatch.setenv(name, str(local))
     s = Settings()  # raises on any invalid value
+    assert (s.broker_tls, s.broker_sasl_mechanism) == (True, "SCRAM-SHA-512")
     assert (s.topic_replication_factor, s.topic_min_insync_replicas) == (3, 2)
     assert s.replication_topic_config == {"min.insync.replicas": "2"}
     assert s.topic_partitions == 12
@@ -413,7 +433,11 @@ def test_resources_cover_the_measured_worker() -> None:
 def test_http_tokens_are_files_of_a_mounted_secret_others_cannot_read() -> None:
     """The pods bind beyond loopback: one API token for all of them, /metrics its own."""
     spec = one("StatefulSet")["spec"]["template"]["spec"]
-    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    (volume,) = [
+        v
+        for v in spec["volumes"]
+        if v.get("secret", {}).get("secretName") == "ordertriage-api-tokens"
+    ]
     secret = volume["secret"]
     assert secret.get("optional") is not True  # no pod starts without its tokens
     assert secret["defaultMode"] & 0o007 == 0  # the worker refuses world-readable token files

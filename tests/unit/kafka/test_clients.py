@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -30,14 +31,30 @@ def test_tls_only(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(options["ssl_context"], ssl.SSLContext)
 
 
-@pytest.mark.parametrize(("tls", "protocol"), [("false", "SASL_PLAINTEXT"), ("true", "SASL_SSL")])
-def test_sasl(monkeypatch: pytest.MonkeyPatch, tls: str, protocol: str) -> None:
-    monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", tls)
-    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_MECHANISM", "SCRAM-SHA-256")
+def test_sasl_ssl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("pw\n")
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "true")
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_MECHANISM", "SCRAM-SHA-512")
     monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_USERNAME", "ordertriage")
-    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD", "pw")
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_SASL_PASSWORD_FILE", str(secret))
     options = security(Settings())
-    assert options["security_protocol"] == protocol
-    assert options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("ordertriage", "pw")
-    assert ("ssl_context" in options) == (tls == "true")
+    context = options["ssl_context"]
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_every_client_gets_the_security_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The factory's three constructors pass the same options (producer, consumer, admin)."""
+    from streams.kafka import clients
+    from streams.settings import get_settings
+
+    monkeypatch.setenv("ORDERTRIAGE_BROKER_TLS", "true")
+    get_settings.cache_clear()
+    try:
+        options = clients.connection("127.0.0.1:1")
+    finally:
+        get_settings.cache_clear()
+    assert options["security_protocol"] == "SSL" and options["bootstrap_servers"] == "127.0.0.1:1"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from faust.types.tuples import Message
 
 from schemas.events import CustomerErased, ErasureRequested
-from streams.agents import care
+from streams.agents.care import send as to_care
 from streams.app import Worker
 from streams.classify.care import CareFact
 from streams.privacy.contact import CustomerKey
@@ -51,7 +51,7 @@ class Erasure:
         # Customer care owns its table: told by a fact on its own topic (same key, same
         # partition), it tombstones the customer's care state.
         fact = CareFact(kind="erased", customer_id=cid, occurred_at=request.occurred_at)
-        await care.send(self.w, fact, source_of(message))
+        await to_care(self.w, fact, source_of(message))
         erased.append("customer-care")
         await self.w.topics.erasures.send(
             key=cid.encode(),

@@ -21,7 +21,7 @@ from streams.metrics import Metrics
 from streams.privacy.crypto import Keyring
 from streams.privacy.master import load_keyring
 from streams.rules.rulebook import Rulebook
-from streams.runtime import authorization
+from streams.runtime import authorization, write_cache
 from streams.runtime.backpressure import Backpressure, Valve
 from streams.runtime.continuity import Continuity
 from streams.runtime.deadletters import DeadLetters
@@ -119,6 +119,9 @@ def build(settings: Settings | None = None) -> Worker:
     )
     topics = Topics(app, settings)
     tables = Tables(app, settings)
+    if settings.coalesce_writes:
+        for table, rank in tables.coalesced:
+            write_cache.coalesce(app, table, rank)
     backpressure = Backpressure(
         app,
         Valve(settings.backpressure_records),

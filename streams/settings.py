@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     store: str = Field(
         default="memory://", description="table store URL: `memory://` or `rocksdb://`"
     )
+    coalesce_writes: bool = Field(
+        default=True,
+        description="hot aggregate tables (staff, insight, windows) write each changed key to"
+        " their changelog once per commit instead of once per change (docs/performance.md)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="worker log level"
     )

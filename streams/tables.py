@@ -1,4 +1,9 @@
-"""Every table, declared once. Each write is a changelog record, so agents write sparingly."""
+"""Every table, declared once.
+
+Each write is a changelog record, except in the tables given a ``rank``: hot aggregates whose
+every key keeps its own ledger, which send each changed key once per commit
+(``streams.runtime.write_cache``, when ``coalesce_writes`` is on; the rank orders the flush).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ from streams.settings import Settings
 
 class Tables:
     def __init__(self, app: App, settings: Settings) -> None:
-        def table(name: str, value_serializer: str, help_: str) -> TableT:
+        #: The tables that may send each changed key once per commit, with their flush rank.
+        self.coalesced: list[tuple[TableT, int]] = []
+
+        def table(name: str, value_serializer: str, help_: str, rank: int | None = None) -> TableT:
             # Faust derives serializers only from faust.Record types; ours are pydantic
             # codecs (streams.runtime.codecs), given to the table, its store and its changelog.
             created = app.Table(
@@ -28,6 +36,8 @@ class Tables:
             created.key_serializer = "raw"  # hashes like the input keys, so routing finds the owner
             created.value_serializer = value_serializer
             created.changelog_topic = created._new_changelog_topic()
+            if rank is not None:
+                self.coalesced.append((created, rank))
             return created
 
         # Keyed by order id (written by the order agent).
@@ -38,7 +48,7 @@ class Tables:
             "parked-status", "parked_statuses", "order id -> status changes waiting for it"
         )
         self.windows = table(
-            "analytics-windows", "window_state", "size:start:partition -> window aggregate"
+            "analytics-windows", "window_state", "size:start:partition -> window aggregate", 0
         )
         # Keyed by customer id (written by the customer agent).
         self.customers = table(
@@ -69,24 +79,27 @@ class Tables:
             "insight-buckets",
             "insight_bucket",
             "start:partition -> 15 min of counts per dimension",
+            0,
         )
         self.insight_orders = table(
             "insight-orders",
             "order_index",
             "order id -> events counted, the order while open",
+            1,
         )
         self.insight_customers = table(
             "insight-customers",
             "customer_seen",
             "customer id -> segment of the latest order",
+            0,
         )
         # Written by the staff agent (streams.agents.staff): KPIs keyed by person id, and per
         # team by "<partition>/<team>" (the facts of one partition: one writer per key).
         self.staff = table(
-            "staff", "staff_person", "person id -> KPIs in total and per UTC day, ids counted"
+            "staff", "staff_person", "person id -> KPIs in total and per UTC day, ids counted", 1
         )
         self.staff_teams = table(
-            "staff-teams", "staff_team", "partition/team -> the team's KPIs from that partition"
+            "staff-teams", "staff_team", "partition/team -> the team's KPIs from that partition", 0
         )
         # Written by customer care (streams.agents.care), keyed by customer id.
         self.customer_care = table(

@@ -9,6 +9,8 @@ import logging
 from faust import App
 from faust.transport.producer import ProducerBuffer
 
+from streams.runtime.write_cache import flush as flush_table_writes
+
 
 def keep_root_log_level(app: App, level: str) -> None:
     """Undo the DEBUG root level Faust's worker leaves behind at log levels >= warning.
@@ -34,8 +36,10 @@ async def _flush_everything(self: ProducerBuffer) -> None:
     offset was committed while its table writes (changelog records) were still buffered, and
     a kill -9 then lost those state changes (found by the verifier, ``make faults``). Here the
     flush returns only when the buffer is empty; if the producer stops it raises, so the
-    commit does not happen.
+    commit does not happen. The coalesced tables' waiting changelog writes are sent first
+    (``streams.runtime.write_cache``): they belong to offsets this commit covers.
     """
+    await flush_table_writes(self.app)
     while self.size:
         if self.state != "running":
             raise RuntimeError("Cannot flush: Producer not Running")

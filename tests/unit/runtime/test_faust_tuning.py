@@ -41,6 +41,7 @@ async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
 
     class SlowBuffer:
         state = "running"
+        app = None  # ProducerBuffer's own default: a buffer without coalesced tables
 
         def __init__(self, n: int) -> None:
             self.left = n

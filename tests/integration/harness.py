@@ -225,6 +225,13 @@ class Kafka:
         """All records of topic ``name`` from the beginning, once ``until(records)`` holds."""
         return self.loop.run_until_complete(self._read(self.worker.topic(name), until, timeout))
 
+    def read_changelog(
+        self, table: str, until: Callable[[list[Record]], bool], timeout: float = 60
+    ) -> list[Record]:
+        """All records of ``table``'s changelog (``<app id>-<table>-changelog``), as ``read``."""
+        topic = f"{self.worker.env()['ORDERTRIAGE_APP_ID']}-{table}-changelog"
+        return self.loop.run_until_complete(self._read(topic, until, timeout))
+
     async def _read(
         self, topic: str, until: Callable[[list[Record]], bool], deadline_s: float
     ) -> list[Record]:

@@ -3,6 +3,7 @@ by people, counted by the worker, equal to the test's own computation from what 
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
@@ -121,3 +122,30 @@ def test_kpis_per_person_equal_the_tests_own_count(worker: Worker, kafka: Kafka)
     team = worker.get("/staff?team=unassigned")
     assert team.status_code == 200
     assert {p["person"] for p in team.json()["people"]} >= {"li.wei", "tom.hill", "anna.berg"}
+
+
+def test_a_busy_persons_record_reaches_the_changelog_once_per_commit(
+    worker: Worker, kafka: Kafka
+) -> None:
+    """The record cache (streams.runtime.write_cache): 30 status changes by one person within a
+    few commits leave far fewer than 30 records of that person in the staff changelog, and the
+    last one holds all 30 (the flush before each commit sends it)."""
+    orders = [f"SO-B{n}" for n in range(10)]
+    for order_id in orders:
+        kafka.created(ev.dumps(ev.created(order_id, f"C-{order_id}", "500.00")), order_id)
+    kafka.read(CLASSIFIED, lambda rs: len(rs) >= len(orders))
+    for order_id in orders:
+        for n in range(3):
+            change = ev.status(order_id, WALK[n], WALK[n + 1], minutes=5 + n)
+            change["changed_by"] = "bulk.clerk"
+            kafka.status(ev.dumps(change), order_id)
+
+    def mine(records: list[Any]) -> list[dict[str, Any]]:
+        return [json.loads(r.value) for r in records if r.key == b"bulk.clerk" and r.value]
+
+    records = kafka.read_changelog(
+        "staff", lambda rs: any(v["total"]["status_changes"] == 30 for v in mine(rs)), 90
+    )
+    values = mine(records)
+    assert values[-1]["total"]["status_changes"] == 30
+    assert len(values) < 15, f"{len(values)} changelog records for 30 changes: not coalesced"

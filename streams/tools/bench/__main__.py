@@ -115,7 +115,8 @@ def main(
                 fanout = run.produced_per_input
             throughput.append(run)
             console.print(
-                f"run {i + 1} {system:<11} {run.events_per_s:>8.0f} events/s"
+                f"run {i + 1} {system:<11} {run.events_per_s:>8.0f} events/s drained"
+                f" ({run.classified_per_s:.0f} classified)"
                 f"  {run.cpu_ms_per_event:.3f} CPU ms/event  {run.peak_rss_mib:.0f} MiB"
                 f"  {run.produced_per_input:.2f} produced/input  {run.digest}"
             )

@@ -12,7 +12,7 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka import clients
-from streams.kafka.io import admin_and_consumer
+from streams.kafka.io import admin_and_consumer, group_lag
 
 Record = ConsumerRecord[bytes, bytes]
 
@@ -103,3 +103,24 @@ async def records_written(bootstrap: str, token: str, exclude: set[str]) -> dict
         for tp in tps:
             counts[tp.topic] = counts.get(tp.topic, 0) + end[tp] - begin[tp]
         return counts
+
+
+async def drained_at(bootstrap: str, group: str, inputs: list[str], limit_s: float) -> float:
+    """When ``group`` had committed the end of every topic it reads (wall clock): its inputs,
+    and every other topic it has committed offsets in (internal hops), clock topics aside.
+
+    A commit is the only sign that a stage is done with a record, so this is late by up to
+    one commit interval (2.8 s for the worker and, set to match, the peer; the ceiling
+    commits each batch).
+    """
+    deadline = time.monotonic() + limit_s
+    while True:
+        async with admin_and_consumer(bootstrap) as (admin, _):
+            committed = await admin.list_consumer_group_offsets(group)
+        read = {tp.topic for tp in committed} | set(inputs)
+        topics = sorted(t for t in read if not t.endswith("ticks"))
+        if not any((await group_lag(bootstrap, group, topics)).values()):
+            return time.time()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"group {group} not drained within {limit_s:g}s")
+        await asyncio.sleep(0.25)  # polling the broker: the commit is the event, and it is remote

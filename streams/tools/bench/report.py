@@ -46,6 +46,7 @@ def summarize(
             continue
         out[system] = {
             "events_per_s": median([r.events_per_s for r in tr]),
+            "classified_per_s": median([r.classified_per_s for r in tr]),
             "cpu_ms_per_event": median([r.cpu_ms_per_event for r in tr]),
             "peak_rss_mib": median([r.peak_rss_mib for r in tr]),
             "produced_per_input": median([r.produced_per_input for r in tr]),
@@ -71,13 +72,14 @@ def render(result: dict[str, Any], console: Console) -> None:
         title=f"make bench: {result['inputs']} input events, median of {result['runs']} runs;"
         f" latency at {result['latency_rate']:.0f} events/s",
     )
-    for col in ("system", "events/s", "CPU ms/event", "peak RSS MiB", "produced/input",
-                "p50 ms", "p99 ms", "p99.9 ms"):  # fmt: skip
+    for col in ("system", "events/s drained", "classified/s", "CPU ms/event", "peak RSS MiB",
+                "produced/input", "p50 ms", "p99 ms", "p99.9 ms"):  # fmt: skip
         table.add_column(col, justify="left" if col == "system" else "right")
     for system, row in summary.items():
         table.add_row(
             system,
             f"{row['events_per_s']:.0f}",
+            f"{row.get('classified_per_s', 0):.0f}",
             f"{row['cpu_ms_per_event']:.3f}",
             f"{row['peak_rss_mib']:.0f}",
             f"{row['produced_per_input']:.2f}",
@@ -89,6 +91,8 @@ def render(result: dict[str, Any], console: Console) -> None:
     for name, key in (("throughput", "ratios"), ("CPU per event", "cpu_ratios")):
         pairs = ", ".join(f"{k} = {v:.2f}" for k, v in result[key].items())
         console.print(f"{name} ratios: {pairs}")
+    for line in targets(result):
+        console.print(line)
     verdict = result["digests"]
     if verdict["agree"]:
         console.print(f"outputs agree: ordertriage and peer digests {verdict['values']}")
@@ -96,16 +100,46 @@ def render(result: dict[str, Any], console: Console) -> None:
         console.print(f"[bold red]VOID: outputs differ[/] ({verdict['detail']})")
 
 
+#: Issue 17's targets: (figure, ratio key or system, bound, at most?).
+TARGETS = (
+    ("throughput", "ratios", "ordertriage/ceiling", 0.35, False),
+    ("throughput", "ratios", "ordertriage/peer", 1.2, False),
+    ("CPU per event", "cpu_ratios", "ordertriage/ceiling", 3.0, True),
+    ("p50 ms", "median", "p50_ms", 20.0, True),
+    ("p99 ms", "median", "p99_ms", 100.0, True),
+)
+
+
+def targets(result: dict[str, Any]) -> list[str]:
+    """One line per target the run could judge: the figure, the bound, met or not."""
+    lines = []
+    for name, key, figure, bound, at_most in TARGETS:
+        if key == "median":
+            value = result["median"].get("ordertriage", {}).get(figure)
+        else:
+            value = result[key].get(figure)
+        if value is None:
+            continue
+        met = value <= bound if at_most else value >= bound
+        sign = "<=" if at_most else ">="
+        lines.append(
+            f"target {name} {figure if key != 'median' else ''} {value:g} {sign} {bound:g}:"
+            f" {'met' if met else 'NOT met'}"
+        )
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The table as Markdown, for the README."""
     rows = [
-        "| system | events/s | CPU ms/event | peak RSS MiB | produced/input | p50 ms | p99 ms"
-        " | p99.9 ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| system | events/s drained | classified/s | CPU ms/event | peak RSS MiB | produced/input"
+        " | p50 ms | p99 ms | p99.9 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for system, r in result["median"].items():
         rows.append(
-            f"| {system} | {r['events_per_s']:.0f} | {r['cpu_ms_per_event']:.3f}"
+            f"| {system} | {r['events_per_s']:.0f} | {r.get('classified_per_s', 0):.0f}"
+            f" | {r['cpu_ms_per_event']:.3f}"
             f" | {r['peak_rss_mib']:.0f} | {r['produced_per_input']:.2f} | {r['p50_ms']:.0f}"
             f" | {r['p99_ms']:.0f} | {r['p999_ms']:.0f} |"
         )

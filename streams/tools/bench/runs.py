@@ -25,6 +25,8 @@ class ThroughputRun:
     cpu_ms_per_event: float
     peak_rss_mib: float
     produced_per_input: float
+    #: The first stage's rate alone (``measure.Throughput.classified_per_s``).
+    classified_per_s: float = 0.0
     digest: str = ""
     orders: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
 
@@ -88,8 +90,9 @@ def throughput_run(
             notes = asyncio.run(
                 kafka.read_until(bootstrap, [space.notifications], 10**9, timeout, idle=1)
             )
+        drained = asyncio.run(kafka.drained_at(bootstrap, space.group, space.inputs, timeout))
         written = asyncio.run(kafka.records_written(bootstrap, space.token, set(space.inputs)))
-        figures = measure.throughput(outputs, sampler)
+        figures = measure.throughput(outputs, sampler, drained)
         peak = sampler.peak_rss_mib()
     finally:
         sampler.stop()
@@ -99,6 +102,7 @@ def throughput_run(
         system=system,
         inputs=len(records),
         events_per_s=round(figures.events_per_s, 1),
+        classified_per_s=round(figures.classified_per_s, 1),
         cpu_ms_per_event=round(figures.cpu_ms_per_event, 3),
         peak_rss_mib=round(peak, 1),
         produced_per_input=round(sum(written.values()) / len(records), 3),

@@ -82,7 +82,8 @@ def workers_run(count: int, records: list[tuple[str, bytes, bytes]], root: Path)
         )
         if len(outputs) < len(records):
             raise SystemExit(f"{count} workers: only {len(outputs)}/{len(records)} outputs")
-        figures = [measure.throughput(outputs, s) for s in samplers]
+        drained = asyncio.run(kafka.drained_at(bootstrap, space.group, space.inputs, 900))
+        figures = [measure.throughput(outputs, s, drained) for s in samplers]
         rss = [s.peak_rss_mib() for s in samplers]
     finally:
         for s in samplers:

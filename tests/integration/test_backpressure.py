@@ -32,9 +32,9 @@ def test_inputs_are_held_and_released_under_a_backlog_and_nothing_is_lost(tmp_pa
     internal records. The inputs must be held and released (every hold pauses and resumes the
     input partitions in the Kafka client), and the verifier must find the run exact: nothing
     skipped, lost or counted twice. How far the inputs lead the last stage is reported, not
-    asserted (see docs/guarantees.md, Backpressure). The size is what makes the valve open and
-    close several times, not more: a larger backlog took 6-7 minutes of CI and proved the same
-    (`make backlog` drains a million events)."""
+    asserted (see docs/guarantees.md, Backpressure). The size is what makes the valve close,
+    not more: a larger backlog took 6-7 minutes of CI and proved the same (`make backlog`
+    drains a million events)."""
     run = Run("backpressure", tmp_path)
     run.env |= {"ORDERTRIAGE_BACKPRESSURE_RECORDS": os.environ.get("BACKPRESSURE", "300")}
     planned = plan(2000, 23)
@@ -60,4 +60,6 @@ def test_inputs_are_held_and_released_under_a_backlog_and_nothing_is_lost(tmp_pa
             x.stop()
     print(f"largest lead of inputs over classified: {max(gaps):.0f} of {len(run.inputs.sent)}")
     assert report.ok, report.summary()
-    assert holds[0] >= 2, f"inputs held {holds[0]:.0f} times"  # held, released, held again
+    # Held at least once, and every input was read after it: so it was released too. How often
+    # it closes again depends on how fast the later stages drain (once since the record cache).
+    assert holds[0] >= 1, f"inputs held {holds[0]:.0f} times"

@@ -63,6 +63,9 @@ def test_corrections_override_stick_and_are_counted(
         key = None if order_id == "SO-1" else order_id.encode()
         kafka.send(CORRECTIONS, correction(n, order_id, dimension, value, by), key)
     # A status change after the corrections: the rules run again, the people's values stay.
+    # Corrections and status changes are different topics, which the worker reads in no fixed
+    # order: the status change is sent once the five valid corrections are classified.
+    kafka.read(CLASSIFIED, lambda rs: len(rs) >= len(TOTALS) + 5)
     kafka.status(ev.dumps(ev.status("SO-0", "new", "confirmed", minutes=20)), "SO-0")
 
     records = kafka.read(CLASSIFIED, lambda rs: len(rs) >= len(TOTALS) + 5 + 1)

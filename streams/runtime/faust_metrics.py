@@ -16,8 +16,8 @@ run once per commit, rebalance, assignment or web request still update their met
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from faust import App
 from faust.sensors.monitor import Monitor
@@ -81,24 +81,25 @@ class ScrapeTimeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m, p = self.monitor, self.prefix
+        by_tp = ["topic", "partition"]
         yield CounterMetricFamily(
             f"{p}_messages_received", "Total messages received", m.messages_received_total
         )
         yield GaugeMetricFamily(f"{p}_active_messages", "Total active messages", m.messages_active)
-        by_topic = CounterMetricFamily(
-            f"{p}_messages_received_per_topic", "Messages received per topic", labels=["topic"]
+        yield _labelled(
+            CounterMetricFamily(
+                f"{p}_messages_received_per_topic", "Messages received per topic", labels=["topic"]
+            ),
+            (([topic], n) for topic, n in m.messages_received_by_topic.items()),
         )
-        for topic, n in sorted(m.messages_received_by_topic.items()):
-            by_topic.add_metric([topic], n)
-        yield by_topic
-        read = GaugeMetricFamily(
-            f"{p}_messages_received_per_topics_partition",
-            "Last offset received per topic partition",
-            labels=["topic", "partition"],
+        yield _labelled(
+            GaugeMetricFamily(
+                f"{p}_messages_received_per_topics_partition",
+                "Last offset received per topic partition",
+                labels=by_tp,
+            ),
+            (([tp.topic, str(tp.partition)], n) for tp, n in m.tp_read_offsets.items()),
         )
-        for tp, offset in sorted(m.tp_read_offsets.items()):
-            read.add_metric([tp.topic, str(tp.partition)], offset)
-        yield read
         yield GaugeMetricFamily(
             f"{p}_events_runtime_avg_seconds",
             "Average time an event took, over the last events",
@@ -106,27 +107,28 @@ class ScrapeTimeCollector(Collector):
         )
         yield CounterMetricFamily(f"{p}_total_events", "Total events received", m.events_total)
         yield GaugeMetricFamily(f"{p}_total_active_events", "Total active events", m.events_active)
-        per_stream = CounterMetricFamily(
-            f"{p}_total_events_per_stream", "Events received per stream", labels=["stream"]
+        yield _labelled(
+            CounterMetricFamily(
+                f"{p}_total_events_per_stream", "Events received per stream", labels=["stream"]
+            ),
+            (([stream], n) for stream, n in m.events_by_stream.items()),
         )
-        for stream, n in sorted(m.events_by_stream.items()):
-            per_stream.add_metric([stream], n)
-        yield per_stream
-        tables = CounterMetricFamily(
-            f"{p}_table_operations",
-            "Total table operations",
-            labels=["table", "operation"],
+        yield _labelled(
+            CounterMetricFamily(
+                f"{p}_table_operations", "Total table operations", labels=["table", "operation"]
+            ),
+            (
+                ([f"table.{name}", op], getattr(state, op))
+                for name, state in m.tables.items()
+                for op in ("keys_retrieved", "keys_updated", "keys_deleted")
+            ),
         )
-        for name, state in sorted(m.tables.items()):
-            for operation in ("keys_retrieved", "keys_updated", "keys_deleted"):
-                tables.add_metric([f"table.{name}", operation], getattr(state, operation))
-        yield tables
-        sent = CounterMetricFamily(
-            f"{p}_topic_messages_sent", "Total messages sent per topic", labels=["topic"]
+        yield _labelled(
+            CounterMetricFamily(
+                f"{p}_topic_messages_sent", "Total messages sent per topic", labels=["topic"]
+            ),
+            (([f"topic.{topic}"], n) for topic, n in m.messages_sent_by_topic.items()),
         )
-        for topic, n in sorted(m.messages_sent_by_topic.items()):
-            sent.add_metric([f"topic.{topic}"], n)
-        yield sent
         yield CounterMetricFamily(
             f"{p}_total_sent_messages", "Total messages sent", m.messages_sent
         )
@@ -135,14 +137,22 @@ class ScrapeTimeCollector(Collector):
             "Average time a send took, over the last sends",
             _average(m.send_latency),
         )
-        end = GaugeMetricFamily(
-            f"{p}_topic_partition_end_offset",
-            "Offset ends per topic partition",
-            labels=["topic", "partition"],
+        yield _labelled(
+            GaugeMetricFamily(
+                f"{p}_topic_partition_end_offset", "Offset ends per topic partition", labels=by_tp
+            ),
+            (([tp.topic, str(tp.partition)], n) for tp, n in m.tp_end_offsets.items()),
         )
-        for tp, offset in sorted(m.tp_end_offsets.items()):
-            end.add_metric([tp.topic, str(tp.partition)], offset)
-        yield end
+
+
+F = TypeVar("F", CounterMetricFamily, GaugeMetricFamily)
+
+
+def _labelled(family: F, samples: Iterable[tuple[list[str], float]]) -> F:
+    """``family`` with one sample per label set, in label order (a stable exposition)."""
+    for labels, value in sorted(samples):
+        family.add_metric(labels, value)
+    return family
 
 
 def _renamed(metric: Any, registry: CollectorRegistry) -> Any:

@@ -12,7 +12,12 @@ from prometheus_client import CollectorRegistry
 from streams.metrics import Metrics
 from streams.runtime import codecs, continuity
 from streams.runtime.faust_metrics import setup_faust_metrics
-from streams.runtime.faust_tuning import flush_before_commit, keep_root_log_level
+from streams.runtime.faust_tuning import (
+    flush_before_commit,
+    keep_root_log_level,
+    producer_metadata_for,
+    topic_names,
+)
 
 
 def install(
@@ -22,6 +27,7 @@ def install(
     codecs.register()
     keep_root_log_level(app, log_level)
     flush_before_commit()
+    producer_metadata_for(app, lambda: topic_names(app))
     setup_faust_metrics(app, registry)
     return continuity.install(
         app,

@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -101,14 +102,36 @@ def event_id_of(value: bytes) -> str:
     return str(orjson.loads(value)["event_id"])
 
 
-def latencies_ms(sent: dict[str, int], outputs: list[Record]) -> dict[str, float]:
-    """p50/p99/p99.9 of output append time minus input create time, first output per input."""
+def answered_ms(sent: dict[str, int], outputs: list[Record]) -> dict[str, float]:
+    """Per input event id: output append time minus input create time, first output only."""
     seen: dict[str, float] = {}
     for r in outputs:
         eid = event_id_of(r.value)
         if eid in sent and eid not in seen:
             seen[eid] = r.timestamp - sent[eid]
-    values = sorted(seen.values())
+    return seen
+
+
+def write_trace(
+    path: Path, sent: dict[str, int], seen: dict[str, float], kinds: dict[str, str]
+) -> None:
+    """One CSV row per answered input, in send order: when it was sent (s from the first),
+    its latency and its kind, and the wall-clock time to match with the worker's log; where a
+    tail comes from (a stall, a slow kind) shows here."""
+    first = min(sent.values(), default=0)
+    rows = sorted((sent[e], e) for e in seen)
+    lines = ["sent_s,latency_ms,kind,event_id,sent_at"]
+    lines += [
+        f"{(t - first) / 1000:.3f},{seen[e]:.0f},{kinds.get(e, '')},{e},"
+        + datetime.fromtimestamp(t / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+        for t, e in rows
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def latencies_ms(sent: dict[str, int], outputs: list[Record]) -> dict[str, float]:
+    """p50/p99/p99.9 of output append time minus input create time, first output per input."""
+    values = sorted(answered_ms(sent, outputs).values())
     if not values:
         return {"p50": float("nan"), "p99": float("nan"), "p99.9": float("nan"), "n": 0}
 

@@ -172,6 +172,8 @@ def latency_run(
         systems.stop(proc)
     lat = measure.latencies_ms(sent, outputs)
     created = {str(orjson.loads(v)["event_id"]) for t, _, v in prefixed if t.endswith(CREATED)}
+    kinds = {e: "created" if e in created else "status" for e in sent}
+    measure.write_trace(space.data / "latency.csv", sent, measure.answered_ms(sent, outputs), kinds)
     lat_created = measure.latencies_ms({k: v for k, v in sent.items() if k in created}, outputs)
     lat_status = measure.latencies_ms({k: v for k, v in sent.items() if k not in created}, outputs)
     return LatencyRun(

@@ -34,6 +34,21 @@ async def create_topics(
         await admin.close()
 
 
+async def delete_topics_with(bootstrap: str, token: str) -> int:
+    """Delete every topic whose name holds ``token`` (one run's inputs, outputs, changelogs and
+    internal topics); how many. A broker that keeps every run's topics makes each later client
+    decode a larger cluster's metadata, so runs would not be measured alike."""
+    admin = clients.admin(bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if token in t]
+        if names:
+            await admin.delete_topics(names)
+        return len(names)
+    finally:
+        await admin.close()
+
+
 async def produce_timed(
     bootstrap: str, records: list[tuple[str, bytes, bytes]], rate: float
 ) -> list[int]:

@@ -49,6 +49,11 @@ def _fail(space: systems.RunSpace, what: str) -> SystemExit:
     return SystemExit(f"{space.system}: {what}; log {log}:\n{tail}")
 
 
+def _discard(space: systems.RunSpace, bootstrap: str) -> None:
+    """Delete the run's topics once it is measured (its log and data folder stay)."""
+    asyncio.run(kafka.delete_topics_with(bootstrap, space.token))
+
+
 async def _prepare(space: systems.RunSpace, bootstrap: str, partitions: int) -> None:
     await kafka.create_topics(bootstrap, space.inputs, partitions)
     await kafka.create_topics(
@@ -97,6 +102,7 @@ def throughput_run(
     finally:
         sampler.stop()
         systems.stop(proc)
+        _discard(space, bootstrap)
     orders = measure.classifications(outputs, notes) if system != "ceiling" else {}
     return ThroughputRun(
         system=system,
@@ -170,6 +176,7 @@ def latency_run(
         )
     finally:
         systems.stop(proc)
+        _discard(space, bootstrap)
     lat = measure.latencies_ms(sent, outputs)
     created = {str(orjson.loads(v)["event_id"]) for t, _, v in prefixed if t.endswith(CREATED)}
     kinds = {e: "created" if e in created else "status" for e in sent}

@@ -111,7 +111,9 @@ def build(settings: Settings | None = None) -> Worker:
     disable_created_metrics()
     registry = CollectorRegistry()
     metrics = Metrics.create(registry)
-    continuity = runtime.install(app, registry, metrics, settings.log_level)
+    continuity = runtime.install(
+        app, registry, metrics, settings.log_level, gc_freeze=settings.gc_freeze
+    )
     # Until the rules topic says otherwise: the rules file from settings, else the default.
     rulebook = Rulebook(
         RuleSet.from_file(settings.rules_file) if settings.rules_file else RuleSet.default(),

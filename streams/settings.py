@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="hot aggregate tables (staff, insight, windows) write each changed key to"
         " their changelog once per commit instead of once per change (docs/performance.md)",
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="after each full garbage collection, freeze the objects that survived it so"
+        " the next one walks only newer objects: full-collection pauses stay short as the"
+        " tables grow in memory (docs/performance.md)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="worker log level"
     )

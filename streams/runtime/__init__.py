@@ -10,7 +10,7 @@ from faust import App
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
-from streams.runtime import codecs, continuity
+from streams.runtime import codecs, continuity, gc_pauses
 from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
     flush_before_commit,
@@ -21,7 +21,12 @@ from streams.runtime.faust_tuning import (
 
 
 def install(
-    app: App, registry: CollectorRegistry, metrics: Metrics, log_level: str
+    app: App,
+    registry: CollectorRegistry,
+    metrics: Metrics,
+    log_level: str,
+    *,
+    gc_freeze: bool = True,
 ) -> continuity.Continuity:
     """Apply every adaptation to ``app``; returns the input-continuity bookkeeping."""
     codecs.register()
@@ -29,6 +34,8 @@ def install(
     flush_before_commit()
     producer_metadata_for(app, lambda: topic_names(app))
     setup_faust_metrics(app, registry)
+    if gc_freeze:
+        gc_pauses.install(app)
     return continuity.install(
         app,
         lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(

@@ -41,6 +41,9 @@ class LatencyRun:
     measured: int
     p50_created_ms: float = float("nan")  # created orders take two internal hops
     p50_status_ms: float = float("nan")
+    #: CPU cores the system used while the inputs arrived: near 1 (its event loop's share of
+    #: this machine) means it is saturated at this rate, whatever its backlog throughput.
+    cores: float = float("nan")
 
 
 def _fail(space: systems.RunSpace, what: str) -> SystemExit:
@@ -165,7 +168,13 @@ def latency_run(
         except TimeoutError as exc:
             raise _fail(space, str(exc)) from None
         prefixed = [(space.prefix + t, k, v) for t, k, v in records]
-        stamps = asyncio.run(kafka.produce_timed(bootstrap, prefixed, rate))
+        sampler = measure.ProcessSampler(proc.pid)
+        try:
+            stamps = asyncio.run(kafka.produce_timed(bootstrap, prefixed, rate))
+        finally:
+            sampler.stop()
+        first, last = min(stamps) / 1000, max(stamps) / 1000
+        cores = (sampler.cpu_at(last) - sampler.cpu_at(first)) / max(last - first, 1e-3)
         sent = {
             str(orjson.loads(v)["event_id"]): ts
             for (_, _, v), ts in zip(prefixed, stamps, strict=True)
@@ -192,4 +201,5 @@ def latency_run(
         measured=int(lat["n"]),
         p50_created_ms=lat_created["p50"],
         p50_status_ms=lat_status["p50"],
+        cores=round(cores, 2),
     )

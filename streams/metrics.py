@@ -20,6 +20,7 @@ class Metrics:
     deadletters: Counter
     unknown_fields: Counter
     processing_seconds: Histogram
+    gc_full_pause_seconds: Histogram
     event_time_lag_seconds: Histogram
     parked_status_events: Gauge
     created_path_drained_seconds: Gauge
@@ -101,6 +102,13 @@ class Metrics:
                 f"{p}processing_seconds",
                 "Time to process one input record, from receipt to outputs sent.",
                 ["topic"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            gc_full_pause_seconds=Histogram(
+                f"{p}gc_full_pause_seconds",
+                "Duration of each full (generation 2) garbage collection: the whole process"
+                " waits meanwhile.",
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),

@@ -17,8 +17,11 @@ counts the moment they die). ``ORDERTRIAGE_GC_FREEZE=false`` turns it off.
 from __future__ import annotations
 
 import gc
+import time
+from typing import Any
 
 from faust import App
+from prometheus_client import Histogram
 
 #: How often the timer looks for a finished full collection (seconds).
 CHECK_EVERY = 1.0
@@ -48,6 +51,35 @@ class FreezeAfterFullCollections:
         self.seen = now
         self.freeze()
         return True
+
+
+class PauseClock:
+    """Times every full collection into a histogram (``gc.callbacks``; the latest installed
+    clock observes, so tests that build many apps do not stack callbacks)."""
+
+    current: PauseClock | None = None
+
+    def __init__(self, seconds: Histogram) -> None:
+        self.seconds = seconds
+        self.started: float | None = None
+
+    @staticmethod
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        clock = PauseClock.current
+        if clock is None or info.get("generation") != 2:
+            return
+        if phase == "start":
+            clock.started = time.perf_counter()
+        elif clock.started is not None:
+            clock.seconds.observe(time.perf_counter() - clock.started)
+            clock.started = None
+
+    @classmethod
+    def install(cls, seconds: Histogram) -> PauseClock:
+        cls.current = cls(seconds)
+        if cls.callback not in gc.callbacks:
+            gc.callbacks.append(cls.callback)
+        return cls.current
 
 
 def install(app: App) -> FreezeAfterFullCollections:

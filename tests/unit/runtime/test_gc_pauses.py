@@ -22,3 +22,23 @@ def test_survivors_of_a_full_collection_are_frozen_once() -> None:
         assert freezer.freezes == 1
     finally:
         gc.unfreeze()
+
+
+def test_full_collections_are_timed_into_the_histogram() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from streams.runtime.gc_pauses import PauseClock
+
+    registry = CollectorRegistry()
+    seconds = Histogram("pause_seconds", "test", registry=registry)
+    PauseClock.install(seconds)
+    try:
+        gc.collect(0)  # young: not a full collection
+        assert registry.get_sample_value("pause_seconds_count") == 0
+        gc.collect()
+        gc.collect()
+        assert registry.get_sample_value("pause_seconds_count") == 2
+        PauseClock.install(Histogram("later_seconds", "test", registry=registry))
+        assert gc.callbacks.count(PauseClock.callback) == 1  # installed once per process
+    finally:
+        PauseClock.current = None

@@ -78,7 +78,7 @@ class Parking:
         now = time.time()
         try:
             if self._admin is None:
-                self._admin = clients.admin(self.w.settings.bootstrap)
+                self._admin = clients.admin(self.w.settings.bootstrap, topics=self.drain.stages)
                 await self._admin.start()
             offsets = await self._admin.list_consumer_group_offsets(app.conf.id, partitions=tps)
             ends = await thread.call_thread(client.end_offsets, tps)

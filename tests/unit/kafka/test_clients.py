@@ -58,3 +58,12 @@ def test_every_client_gets_the_security_options(monkeypatch: pytest.MonkeyPatch)
     finally:
         get_settings.cache_clear()
     assert options["security_protocol"] == "SSL" and options["bootstrap_servers"] == "127.0.0.1:1"
+
+
+async def test_a_long_lived_admin_client_refreshes_only_the_topics_it_names() -> None:
+    """An aiokafka client that names no topic asks the broker for the whole cluster's."""
+    from streams.kafka.clients import admin
+
+    named = admin("127.0.0.1:1", topics=["b.orders.created", "a.enriched", "a.enriched"])
+    assert named._client._topics == {"a.enriched", "b.orders.created"}
+    assert admin("127.0.0.1:1")._client._topics == set()  # CLI tools: one-off, all topics

@@ -34,9 +34,7 @@ def install(
     flush_before_commit()
     producer_metadata_for(app, lambda: topic_names(app))
     setup_faust_metrics(app, registry)
-    gc_pauses.PauseClock.install(metrics.gc_full_pause_seconds)
-    if gc_freeze:
-        gc_pauses.install(app)
+    gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     return continuity.install(
         app,
         lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 from typing import Any
 
 from faust import App
@@ -54,14 +55,20 @@ class FreezeAfterFullCollections:
 
 
 class PauseClock:
-    """Times every full collection into a histogram (``gc.callbacks``; the latest installed
-    clock observes, so tests that build many apps do not stack callbacks)."""
+    """Times every full collection (``gc.callbacks``) for a histogram.
+
+    The callback runs inside the collector, in whichever thread allocated, so it only appends
+    to a deque (no lock: a lock held by the interrupted code would deadlock it); ``drain``
+    moves the durations into the histogram from the event loop. The latest installed clock
+    records, so tests that build many apps do not stack callbacks.
+    """
 
     current: PauseClock | None = None
 
     def __init__(self, seconds: Histogram) -> None:
         self.seconds = seconds
         self.started: float | None = None
+        self.pending: deque[float] = deque(maxlen=10_000)
 
     @staticmethod
     def callback(phase: str, info: dict[str, Any]) -> None:
@@ -71,8 +78,12 @@ class PauseClock:
         if phase == "start":
             clock.started = time.perf_counter()
         elif clock.started is not None:
-            clock.seconds.observe(time.perf_counter() - clock.started)
+            clock.pending.append(time.perf_counter() - clock.started)
             clock.started = None
+
+    def drain(self) -> None:
+        while self.pending:
+            self.seconds.observe(self.pending.popleft())
 
     @classmethod
     def install(cls, seconds: Histogram) -> PauseClock:
@@ -82,16 +93,21 @@ class PauseClock:
         return cls.current
 
 
-def install(app: App) -> FreezeAfterFullCollections:
-    """Freeze what the process holds now (modules, models, the app: built once, never
-    garbage), then check for finished full collections every ``CHECK_EVERY`` seconds on
-    ``app``'s loop (not from a ``gc.callbacks`` hook: that runs inside the collector, in any
-    thread)."""
-    freezer = FreezeAfterFullCollections()
-    freezer.freeze()
+def install(app: App, pause_seconds: Histogram, *, freeze: bool) -> PauseClock:
+    """Time full collections into ``pause_seconds``; with ``freeze``, first freeze what the
+    process holds now (modules, models, the app: built once, never garbage). Every
+    ``CHECK_EVERY`` seconds, on ``app``'s loop: the pauses recorded go to the histogram and,
+    with ``freeze``, the survivors of a full collection that ran since are frozen (not from
+    the callback: it runs inside the collector, in any thread)."""
+    clock = PauseClock.install(pause_seconds)
+    freezer = FreezeAfterFullCollections() if freeze else None
+    if freezer is not None:
+        freezer.freeze()
 
     @app.timer(interval=CHECK_EVERY)
-    async def freeze_after_full_collections() -> None:
-        freezer.check()
+    async def after_full_collections() -> None:
+        clock.drain()
+        if freezer is not None:
+            freezer.check()
 
-    return freezer
+    return clock

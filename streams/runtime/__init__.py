@@ -12,12 +12,7 @@ from prometheus_client import CollectorRegistry
 from streams.metrics import Metrics
 from streams.runtime import codecs, continuity, gc_pauses
 from streams.runtime.faust_metrics import setup_faust_metrics
-from streams.runtime.faust_tuning import (
-    flush_before_commit,
-    keep_root_log_level,
-    producer_metadata_for,
-    topic_names,
-)
+from streams.runtime.faust_tuning import flush_before_commit, keep_root_log_level
 
 
 def install(
@@ -32,7 +27,6 @@ def install(
     codecs.register()
     keep_root_log_level(app, log_level)
     flush_before_commit()
-    producer_metadata_for(app, lambda: topic_names(app))
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     return continuity.install(

@@ -68,17 +68,3 @@ async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
     await asyncio.wait_for(_flush_everything(ours), timeout=5)  # type: ignore[arg-type]
     assert ours.size == 0
     await drainer
-
-
-async def test_the_producer_asks_for_the_worker_topics_only_from_its_start() -> None:
-    """An aiokafka client with no topics refreshes the whole cluster's metadata."""
-    import faust
-
-    app = faust.App("t-metadata", broker="kafka://127.0.0.1:1", store="memory://")
-    app.Table("things", default=int)
-    faust_tuning.producer_metadata_for(app, lambda: faust_tuning.topic_names(app))
-    producer = app.producer._new_producer()
-    try:
-        assert producer.client._topics == {"t-metadata-things-changelog"}
-    finally:
-        await producer.stop()

@@ -97,6 +97,10 @@ async def serve(settings: Settings, config_path: Path, stop: asyncio.Event | Non
             # A killed instance's partitions move on after 6 s instead of 10 s.
             session_timeout_ms=6000,
             heartbeat_interval_ms=2000,
+            # A rebalance waits for the batch in flight (``Reload``), which can sit out a
+            # robot's full rate window (60 s) plus its calls; aiokafka's default (the
+            # session timeout) would drop a member that is only finishing its batch.
+            rebalance_timeout_ms=120_000,
         )
         consumer.subscribe([settings.topic(NOTIFICATIONS)], listener=Reload(ledger, notifier))
         await consumer.start()

@@ -7,6 +7,7 @@ are skipped; one with an ``intent`` and no outcome is *in doubt* (the call may o
 reached the platform). Channels that de-duplicate (e-mail by Message-ID, the webhook by
 Idempotency-Key) get it again with the same id; a chat robot cannot de-duplicate, so it is
 not called again: the delivery is dead-lettered as ``in_doubt`` for a person to check.
+A rebalance waits for the batch in flight, and the next batch for the ledger's read (``Reload``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import SecretStr, ValidationError
 
@@ -73,6 +75,9 @@ class Notifier:
             name: ratelimit.limiter(ch.type, ch.rate_per_minute)
             for name, ch in config.channels.items()
         }
+        #: Held by one batch, or by a rebalance from revocation to the ledger read (``Reload``).
+        self.turn = asyncio.Lock()
+        self.reload_failed: Exception | None = None
 
     def seed_limiters(self) -> None:
         """After a restart, what the ledger says was sent in the last minute still counts."""
@@ -263,30 +268,73 @@ class Notifier:
             batch = await consumer.getmany(timeout_ms=200, max_records=500)
             if not batch:
                 continue
-            await self.handle({tp.partition: records for tp, records in batch.items()})
-            await consumer.commit(
-                {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
-            )
+            # A batch and a rebalance never overlap (see ``Reload``): records fetched for a
+            # partition before it moved away are dropped, its new owner handles them.
+            async with self.turn:
+                if self.reload_failed is not None:
+                    raise self.reload_failed
+                owned = consumer.assignment()
+                batch = {tp: records for tp, records in batch.items() if tp in owned}
+                if not batch:
+                    continue
+                await self.handle({tp.partition: records for tp, records in batch.items()})
+                offsets = {
+                    tp: OffsetAndMetadata(records[-1].offset + 1, "")
+                    for tp, records in batch.items()
+                }
+                try:
+                    await consumer.commit(offsets)
+                except CommitFailedError as exc:
+                    # The group moved on: the batch comes back to whoever owns it now, and
+                    # the ledger makes that replay skip what was delivered.
+                    log.warning("commit refused by a rebalance, the batch replays: %s", exc)
 
 
 class Reload(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Read the ledger of newly assigned partitions before their first record is handled."""
+    """Hold the delivery loop from revocation until the new partitions' ledger is read.
+
+    aiokafka applies an assignment (and starts fetching) before it calls
+    ``on_partitions_assigned``, and runs the listener beside the loop. Without the hold a
+    batch would be delivered before its ledger partition is read (a delivery another
+    instance made would go again), and a reload would overwrite in memory the outcomes of
+    calls still in flight with their older ``intent`` (a delivery stuck in doubt, a rate
+    limiter seeded short). With it, revocation waits for the batch in flight to be recorded
+    and committed, and the loop resumes only on a ledger read to its end.
+    """
 
     def __init__(self, ledger: Ledger, notifier: Notifier) -> None:
         self.ledger, self.notifier = ledger, notifier
+        self._holding = False
+
+    async def _hold(self) -> None:
+        if not self._holding:
+            await self.notifier.turn.acquire()
+            self._holding = True
+
+    def _release(self) -> None:
+        if self._holding:
+            self._holding = False
+            self.notifier.turn.release()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        await self._hold()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if assigned:
-            read = await self.ledger.load({tp.partition for tp in assigned})
-            self.notifier.seed_limiters()
-            log.info(
-                "ledger: read %d records for partitions %s",
-                read,
-                sorted(tp.partition for tp in assigned),
-            )
+        await self._hold()
+        try:
+            if assigned:
+                read = await self.ledger.load({tp.partition for tp in assigned})
+                self.notifier.seed_limiters()
+                log.info(
+                    "ledger: read %d records for partitions %s",
+                    read,
+                    sorted(tp.partition for tp in assigned),
+                )
+        except Exception as exc:  # aiokafka would only log it: the loop must stop instead
+            log.error("ledger: reading partitions %s failed: %s", sorted(assigned), exc)
+            self.notifier.reload_failed = exc
+        finally:
+            self._release()
 
 
 def _digest_key(digest_id: str, channel: str) -> str:

@@ -112,7 +112,12 @@ def build(settings: Settings | None = None) -> Worker:
     registry = CollectorRegistry()
     metrics = Metrics.create(registry)
     continuity = runtime.install(
-        app, registry, metrics, settings.log_level, gc_freeze=settings.gc_freeze
+        app,
+        registry,
+        metrics,
+        settings.log_level,
+        gc_freeze=settings.gc_freeze,
+        fetch_coalesce_s=settings.fetch_coalesce_ms / 1000,
     )
     # Until the rules topic says otherwise: the rules file from settings, else the default.
     rulebook = Rulebook(

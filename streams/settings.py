@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         " the next one walks only newer objects: full-collection pauses stay short as the"
         " tables grow in memory (docs/performance.md)",
     )
+    fetch_coalesce_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="after a fetch round that brought records, wait this long before the next"
+        " one, so one round carries what several would at live rates (fewer rounds over every"
+        " partition the worker reads; each hop waits at most this much longer while records"
+        " keep coming; 0: fetch again at once, docs/performance.md)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="worker log level"
     )

@@ -12,7 +12,11 @@ from prometheus_client import CollectorRegistry
 from streams.metrics import Metrics
 from streams.runtime import codecs, continuity, gc_pauses
 from streams.runtime.faust_metrics import setup_faust_metrics
-from streams.runtime.faust_tuning import flush_before_commit, keep_root_log_level
+from streams.runtime.faust_tuning import (
+    coalesce_fetches,
+    flush_before_commit,
+    keep_root_log_level,
+)
 
 
 def install(
@@ -22,6 +26,7 @@ def install(
     log_level: str,
     *,
     gc_freeze: bool = True,
+    fetch_coalesce_s: float = 0.0,
 ) -> continuity.Continuity:
     """Apply every adaptation to ``app``; returns the input-continuity bookkeeping."""
     codecs.register()
@@ -29,6 +34,8 @@ def install(
     flush_before_commit()
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
+    if fetch_coalesce_s > 0:
+        coalesce_fetches(app, fetch_coalesce_s)
     return continuity.install(
         app,
         lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(

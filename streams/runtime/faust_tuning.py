@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import weakref
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import Fetcher
 from faust import App
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 
 from streams.runtime.write_cache import flush as flush_table_writes
@@ -51,3 +57,54 @@ async def _flush_everything(self: ProducerBuffer) -> None:
 def flush_before_commit() -> None:
     """Make the commit path's flush complete (see ``_flush_everything``)."""
     ProducerBuffer.flush = _flush_everything  # type: ignore[method-assign]
+
+
+#: Per app: seconds a worker consumer's next fetch waits after one that brought records.
+_COALESCE: weakref.WeakKeyDictionary[App, float] = weakref.WeakKeyDictionary()
+_ATTR = "_ordertriage_coalesce_s"
+
+
+def _create_worker_consumer(self: Any, transport: Any) -> AIOKafkaConsumer:
+    consumer: AIOKafkaConsumer = _faust_create_worker_consumer(self, transport)
+    delay = _COALESCE.get(self.app, 0.0)
+    if delay > 0:
+        start = consumer.start
+
+        async def start_then_coalesce() -> None:
+            await start()
+            setattr(consumer._fetcher, _ATTR, delay)
+
+        consumer.start = start_then_coalesce  # type: ignore[method-assign]
+    return consumer
+
+
+async def _proc_fetch_request(self: Fetcher, assignment: Any, node_id: int, request: Any) -> bool:
+    delay: float = getattr(self, _ATTR, 0.0)
+    if delay > 0:
+        last: dict[int, float] = self.__dict__.setdefault("_ordertriage_last_data", {})
+        if (wait := last.get(node_id, 0.0) + delay - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        got: bool = await _aiokafka_proc_fetch_request(self, assignment, node_id, request)
+        if got:
+            last[node_id] = time.monotonic()
+        return got
+    return bool(await _aiokafka_proc_fetch_request(self, assignment, node_id, request))
+
+
+_faust_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+_aiokafka_proc_fetch_request = Fetcher._proc_fetch_request
+
+
+def coalesce_fetches(app: App, seconds: float) -> None:
+    """After a fetch that brought records, send the next one ``seconds`` later, not at once.
+
+    At live rates the broker answers a worker's fetch as soon as one record arrives on any of
+    the ~150 partitions it reads, and every round encodes, decodes and walks all of them (in
+    the consumer thread, which shares the GIL with the agents) to deliver one or two records.
+    Waiting a few milliseconds after a round that brought data lets one round carry what
+    several would; an idle worker's fetch still waits at the broker as before, and a hop
+    waits at most ``seconds`` longer, only while records keep coming (docs/performance.md).
+    """
+    _COALESCE[app] = seconds
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
+    Fetcher._proc_fetch_request = _proc_fetch_request  # type: ignore[method-assign]

@@ -68,3 +68,56 @@ async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
     await asyncio.wait_for(_flush_everything(ours), timeout=5)  # type: ignore[arg-type]
     assert ours.size == 0
     await drainer
+
+
+async def test_a_fetch_after_one_that_brought_records_waits_the_coalescing_delay(
+    monkeypatch: Any,
+) -> None:
+    """Only a fetch following one with records is held back; an idle one goes at once."""
+    import itertools
+    import time
+
+    from aiokafka.consumer.fetcher import Fetcher
+
+    sent: list[float] = []
+    answers = iter([True, False, False, True, True])
+
+    async def aiokafka_fetch(self: object, assignment: object, node: int, request: object) -> bool:
+        sent.append(time.monotonic())
+        return next(answers)
+
+    monkeypatch.setattr(faust_tuning, "_aiokafka_proc_fetch_request", aiokafka_fetch)
+    fetcher = Fetcher.__new__(Fetcher)  # only its attributes are used
+    setattr(fetcher, faust_tuning._ATTR, 0.2)
+    for _ in range(5):
+        await faust_tuning._proc_fetch_request(fetcher, None, 1, None)
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert gaps[0] >= 0.2  # after records: held back
+    assert gaps[1] < 0.2 and gaps[2] < 0.2  # after empty answers: at once
+    assert gaps[3] >= 0.2  # after records again
+    # Another fetcher (a plain client's) is never held back.
+    plain = Fetcher.__new__(Fetcher)
+    answers = iter([True, True])
+    sent.clear()
+    await faust_tuning._proc_fetch_request(plain, None, 1, None)
+    await faust_tuning._proc_fetch_request(plain, None, 1, None)
+    assert sent[1] - sent[0] < 0.2
+
+
+def test_the_coalescing_hook_still_fits_faust_and_aiokafka() -> None:
+    import inspect
+
+    from aiokafka.consumer.fetcher import Fetcher
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    assert list(inspect.signature(Fetcher._proc_fetch_request).parameters) == [
+        "self",
+        "assignment",
+        "node_id",
+        "request",
+    ]
+    assert "_create_worker_consumer" in vars(AIOKafkaConsumerThread)
+    assert "self._proc_fetch_request(" in inspect.getsource(Fetcher._fetch_requests_routine)
+    assert "self._fetcher = Fetcher(" in inspect.getsource(
+        __import__("aiokafka").AIOKafkaConsumer.start
+    )

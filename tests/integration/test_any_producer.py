@@ -42,12 +42,19 @@ def test_librdkafka_default_partitioner_with_two_workers_is_exact(tmp_path: Path
     sample = sorted(e["order"]["order_id"] for e in created)[:20]
     try:
         # Every order answers from either worker (the one not owning it forwards the query).
-        wait_for(
-            lambda: all(w.get(f"/orders/{o}").status_code == 200 for o in sample for w in (a, b)),
-            180,
-            "sampled orders served by both workers",
-            every=1,
-        )
+        last: dict[tuple[str, str], int] = {}
+
+        def served() -> bool:
+            for w in (a, b):
+                for o in sample:
+                    last[w.instance, o] = w.get(f"/orders/{o}").status_code
+            return all(code == 200 for code in last.values())
+
+        try:
+            wait_for(served, 180, "sampled orders served by both workers", every=1)
+        except AssertionError as exc:  # say which worker answered what
+            wrong = {f"{w}:{o}": code for (w, o), code in last.items() if code != 200}
+            raise AssertionError(f"{exc}; not 200: {wrong}") from None
         wait_for(lambda: bool(misrouted([a, b], status)), 60, "misrouted records counted")
         patterns = misrouted([a, b], status)
         details = [w.get("/readyz").json().get("misrouted_inputs", {}) for w in (a, b)]

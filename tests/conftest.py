@@ -32,8 +32,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed test shows its workers' logs: CI keeps no temporary directory to read later."""
     outcome = yield
     report = outcome.get_result()
-    tmp = getattr(item, "funcargs", {}).get("tmp_path")
-    if report.failed and isinstance(tmp, Path) and tmp.is_dir():
-        tails = log_tails(tmp)
-        if tails:
-            report.sections.append(("worker logs", tails))
+    if not report.failed:
+        return
+    dirs = {tmp for tmp in map(_tmp_of, getattr(item, "funcargs", {}).values()) if tmp}
+    tails = "\n".join(log_tails(d) for d in sorted(dirs) if d.is_dir())
+    if tails.strip():
+        report.sections.append(("worker logs", tails))
+
+
+def _tmp_of(value: object) -> Path | None:
+    """The directory a fixture's value writes logs to: ``tmp_path``, or a worker's (a tuple's)."""
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, tuple | list):
+        return next((t for t in map(_tmp_of, value) if t), None)
+    tmp = getattr(value, "tmp", None)
+    return tmp if isinstance(tmp, Path) else None

@@ -71,6 +71,10 @@ def faust_app(settings: Settings) -> faust.App:
         # not yet in the metadata, aiokafka skips it ("Ignoring missing topic") until the next
         # refresh: 5 minutes by default, seen as a stalled fresh deployment. 5 s bounds that.
         consumer_metadata_max_age_ms=5000,
+        # Heartbeats come from aiokafka's coordinator in Faust's consumer thread, so a busy
+        # event loop does not miss them; a dead worker is noticed after the session timeout.
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         # Every output and changelog record waits for all in-sync replicas (Faust's default,

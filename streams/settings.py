@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         " the next one walks only newer objects: full-collection pauses stay short as the"
         " tables grow in memory (docs/performance.md)",
     )
+    session_timeout_seconds: float = Field(
+        default=10.0,
+        ge=6.0,
+        le=300.0,
+        description="how long the group waits for a silent worker before its partitions move"
+        " to the others: a worker killed (kill -9, OOM, a lost node) stalls its orders that"
+        " long, and a restarted one waits that long for its old membership to expire (Faust's"
+        " default 60 s; heartbeats every third of it, at most 3 s; the broker's"
+        " `group.min.session.timeout.ms` is 6 s)",
+    )
     fetch_coalesce_ms: float = Field(
         default=0.0,
         ge=0.0,

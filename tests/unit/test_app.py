@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faust
+import pytest
 
 from streams.app import build, credentials
 from streams.settings import Settings
@@ -42,3 +43,13 @@ def test_broker_credentials_follow_the_settings() -> None:
     assert isinstance(sasl, faust.SASLCredentials) and sasl.ssl_context is not None
     assert isinstance(credentials(Settings(broker_tls=True)), faust.SSLCredentials)
     assert credentials(Settings()) is None  # plaintext, as the local broker
+
+
+def test_a_dead_worker_is_noticed_after_the_session_timeout_not_faust_s_minute() -> None:
+    conf = build(Settings(store="memory://")).app.conf
+    assert conf.broker_session_timeout == 10.0 and conf.broker_heartbeat_interval == 3.0
+    conf = build(Settings(store="memory://", session_timeout_seconds=6)).app.conf
+    assert conf.broker_session_timeout == 6.0 and conf.broker_heartbeat_interval == 2.0
+    # a broker refuses a session shorter than its group.min.session.timeout.ms (6 s)
+    with pytest.raises(ValueError, match="session_timeout_seconds"):
+        Settings(session_timeout_seconds=3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -127,31 +128,43 @@ def _order_states(n: int) -> list[tuple[str, bytes, bytes]]:
     return out
 
 
-def recovery_run(orders: int, store: str, root: Path) -> dict[str, Any]:
-    bootstrap = get_settings().bootstrap
-    space = systems.RunSpace("recovery", root)
-    changelog = f"{space.group}-orders-changelog"
-    asyncio.run(kafka.create_topics(bootstrap, space.inputs, 4))
-    asyncio.run(kafka.create_topics(bootstrap, [changelog], 4, {"cleanup.policy": "compact"}))
-    if orders:
-        asyncio.run(produce(bootstrap, [(changelog, k, v) for _, k, v in _order_states(orders)]))
+PHASES = ("new machine", "clean restart", "after kill -9")
+
+
+def _until_ready(proc: subprocess.Popen[bytes], port: int, space: systems.RunSpace) -> float:
+    """Seconds from now until the worker's ``/readyz`` answers 200 (30 minutes at most)."""
+    started = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"worker exited with {proc.returncode}; see {space.data}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() - started > 1800:
+            raise SystemExit("no recovery within 30 minutes")
+        time.sleep(0.1)
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _start(
+    space: systems.RunSpace, bootstrap: str, store: str, orders: int, phase: str
+) -> dict[str, Any]:
+    """Start a worker on the run's data dir, time it to ready, check the last order is served."""
     started = time.monotonic()
     proc, port = _worker(space, 0, bootstrap, store)
     sampler = measure.ProcessSampler(proc.pid, every=0.5)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"worker exited with {proc.returncode}; see {space.data}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() - started > 1800:
-                raise SystemExit("no recovery within 30 minutes")
-            time.sleep(0.25)
+        _until_ready(proc, port, space)
         ready = time.monotonic() - started
-        rss = sampler.samples[-1][2] / 2**20 if sampler.samples else float("nan")
+        rss = _rss_mib(proc.pid)
         if orders:  # the last order written must be there (any worker routes to its owner)
             last = httpx.get(
                 f"http://127.0.0.1:{port}/orders/R{orders - 1:08d}",
@@ -159,12 +172,36 @@ def recovery_run(orders: int, store: str, root: Path) -> dict[str, Any]:
                 timeout=30,
             )
             if last.status_code != 200:
-                raise SystemExit(f"recovered worker does not know order R{orders - 1:08d}")
+                raise SystemExit(f"{phase}: worker does not know order R{orders - 1:08d}")
     finally:
         sampler.stop()
-        systems.stop(proc)
-    return {"orders": orders, "store": store.split(":")[0], "ready_s": round(ready, 1),
-            "rss_mib": round(rss, 1), "peak_rss_mib": round(sampler.peak_rss_mib(), 1)}  # fmt: skip
+    return {"orders": orders, "store": store.split(":")[0], "phase": phase,
+            "ready_s": round(ready, 1), "rss_mib": round(rss, 1),
+            "peak_rss_mib": round(sampler.peak_rss_mib(), 1), "proc": proc}  # fmt: skip
+
+
+def recovery_run(orders: int, store: str, root: Path) -> list[dict[str, Any]]:
+    """Start -> ready with ``orders`` in the changelog: on a new machine (no local state),
+    after a clean stop, and after kill -9 (both keep the data dir: RocksDB reopens it and
+    reads the changelog from the offsets it stored; the memory store reads it all again)."""
+    bootstrap = get_settings().bootstrap
+    space = systems.RunSpace("recovery", root)
+    changelog = f"{space.group}-orders-changelog"
+    asyncio.run(kafka.create_topics(bootstrap, space.inputs, 4))
+    asyncio.run(kafka.create_topics(bootstrap, [changelog], 4, {"cleanup.policy": "compact"}))
+    if orders:
+        asyncio.run(produce(bootstrap, [(changelog, k, v) for _, k, v in _order_states(orders)]))
+    rows = []
+    for phase in PHASES:
+        row = _start(space, bootstrap, store, orders, phase)
+        proc = row.pop("proc")
+        # a clean stop ends the first two runs (each next one restarts from it); the second
+        # ends with kill -9, which the third restarts from
+        how = signal.SIGKILL if phase == "clean restart" else signal.SIGTERM
+        systems.stop(proc, how, grace=120)
+        rows.append(row)
+        console.print(row)
+    return rows
 
 
 @click.command()
@@ -185,8 +222,7 @@ def main(events: int, workers: str, orders: str, stores: str, json_path: Path) -
     recovery = []
     for store in (s for s in stores.split(",") if s):
         for n in (int(o) for o in orders.split(",") if o):
-            recovery.append(recovery_run(n, store, root))
-            console.print(recovery[-1])
+            recovery.extend(recovery_run(n, store, root))
     table = Table(title="ordertriage scaling")
     for col in ("workers", "events/s", "CPU ms/event (all)", "peak RSS MiB/worker"):
         table.add_column(col, justify="right")
@@ -194,7 +230,14 @@ def main(events: int, workers: str, orders: str, stores: str, json_path: Path) -
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
     rtable = Table(title="recovery of the orders table")
-    for col in ("orders", "store", "start -> ready s", "RSS MiB when ready", "peak RSS MiB"):
+    for col in (
+        "orders",
+        "store",
+        "start",
+        "start -> ready s",
+        "RSS MiB when ready",
+        "peak RSS MiB",
+    ):
         rtable.add_column(col, justify="right")
     for row in recovery:
         rtable.add_row(*(str(v) for v in row.values()))

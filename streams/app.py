@@ -119,7 +119,6 @@ def build(settings: Settings | None = None) -> Worker:
         app,
         registry,
         metrics,
-        settings.log_level,
         gc_freeze=settings.gc_freeze,
         fetch_coalesce_s=settings.fetch_coalesce_ms / 1000,
     )

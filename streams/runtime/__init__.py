@@ -15,7 +15,7 @@ from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
     coalesce_fetches,
     flush_before_commit,
-    keep_root_log_level,
+    no_startup_spinner,
 )
 
 
@@ -23,14 +23,13 @@ def install(
     app: App,
     registry: CollectorRegistry,
     metrics: Metrics,
-    log_level: str,
     *,
     gc_freeze: bool = True,
     fetch_coalesce_s: float = 0.0,
 ) -> continuity.Continuity:
     """Apply every adaptation to ``app``; returns the input-continuity bookkeeping."""
     codecs.register()
-    keep_root_log_level(app, log_level)
+    no_startup_spinner()
     flush_before_commit()
     routing.install()
     setup_faust_metrics(app, registry)

@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from streams.runtime import faust_tuning
 
 
-def test_root_log_level_is_raised_back_once_the_app_runs() -> None:
-    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+def test_the_worker_keeps_the_root_log_level_it_was_given() -> None:
+    """Faust's start-up spinner set the root logger to DEBUG: every debug call built a record."""
+    import faust
+    from faust.worker import Worker
 
-    class FakeApp:
-        def task(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-            tasks.append(fn)
-
+    faust_tuning.no_startup_spinner()
     root = logging.getLogger()
-    saved = root.level
+    saved_level, saved_handlers = root.level, list(root.handlers)
+    worker = Worker(faust.App("spinner-test"), loglevel="warning", quiet=True)
     try:
-        root.setLevel(logging.DEBUG)  # what Faust's spinner leaves behind
-        faust_tuning.keep_root_log_level(FakeApp(), "warning")  # type: ignore[arg-type]
-        asyncio.run(tasks[0]())
-        assert root.level == logging.WARNING
-        faust_tuning.keep_root_log_level(FakeApp(), "debug")  # type: ignore[arg-type]
-        asyncio.run(tasks[1]())
-        assert root.level == logging.WARNING  # never lowered
+        worker._setup_logging()
+        assert root.level == logging.WARNING and worker.spinner is None
+        assert not logging.getLogger("faust.tables.recovery").isEnabledFor(logging.DEBUG)
     finally:
-        root.setLevel(saved)
+        root.setLevel(saved_level)
+        root.handlers[:] = saved_handlers
 
 
 async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
     """Faust's own flush gives up after 0.1 s without progress; ours returns only when empty."""
-    import asyncio
 
     from faust.transport.producer import ProducerBuffer
 

@@ -53,3 +53,29 @@ def test_a_dead_worker_is_noticed_after_the_session_timeout_not_faust_s_minute()
     # a broker refuses a session shorter than its group.min.session.timeout.ms (6 s)
     with pytest.raises(ValueError, match="session_timeout_seconds"):
         Settings(session_timeout_seconds=3)
+
+
+def test_rocksdb_changelogs_are_read_as_bytes_and_written_with_the_table_codec() -> None:
+    """RocksDB's recovery stores the changelog's bytes: decoding each record was wasted work."""
+    from pathlib import Path
+
+    from faust.types.tuples import Message
+
+    from streams.records import OrderState
+
+    raw = build(Settings(store="rocksdb://"))
+    decoded = build(Settings(store="memory://"))
+    value = (Path(__file__).parent / "state_fixtures" / "order_state.v4.json").read_bytes()
+    state = OrderState.model_validate_json(value)
+    for name, table in raw.app.tables.items():
+        memory_topic = decoded.app.tables[name].changelog_topic
+        topic = table.changelog_topic
+        assert topic.acks is False and topic.internal and topic.config == memory_topic.config
+        assert table.value_serializer == decoded.app.tables[name].value_serializer != "raw"
+        message = Message(topic.get_topic_name(), 0, 1, 0.0, 0, [], b"k", value, None)
+        assert topic.schema.loads_value(raw.app, message) == value, name
+    orders = raw.tables.orders
+    sent, _ = orders.changelog_topic.prepare_value(state, orders.value_serializer)
+    assert OrderState.model_validate_json(sent) == state
+    message = Message("t", 0, 1, 0.0, 0, [], b"k", value, None)
+    assert decoded.tables.orders.changelog_topic.schema.loads_value(decoded.app, message) == state

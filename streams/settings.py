@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     store: str = Field(
         default="memory://", description="table store URL: `memory://` or `rocksdb://`"
     )
+    rocksdb_write_buffer_mib: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="RocksDB memtable size per table partition (at most two per database, then"
+        " flushed to disk; Faust's default 64 MiB, three of them): with one database per table"
+        " and partition, this bounds the memory writes and recovery hold",
+    )
+    rocksdb_block_cache_mib: int = Field(
+        default=16,
+        ge=1,
+        le=4096,
+        description="RocksDB read cache per table partition (Faust's default 2 GiB each)",
+    )
     coalesce_writes: bool = Field(
         default=True,
         description="hot aggregate tables (staff, insight, windows) write each changed key to"
@@ -473,6 +487,16 @@ class Settings(BaseSettings):
             return self.kafka_bootstrap
         # The launcher's node N listens on KAFKA_PORT + 2(N-1) (its controller on the port after).
         return ",".join(f"127.0.0.1:{self.kafka_port + 2 * n}" for n in range(self.kafka_brokers))
+
+    @property
+    def rocksdb_options(self) -> dict[str, int]:
+        """Faust's RocksDB options for every table (each table partition is its own database)."""
+        mib = 2**20
+        return {
+            "write_buffer_size": self.rocksdb_write_buffer_mib * mib,
+            "max_write_buffer_number": 2,
+            "block_cache_size": self.rocksdb_block_cache_mib * mib,
+        }
 
     @property
     def replication_topic_config(self) -> dict[str, str]:

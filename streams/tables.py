@@ -24,6 +24,7 @@ class Tables:
             created = app.Table(
                 name,
                 key_type=str,
+                options=settings.rocksdb_options if settings.store.startswith("rocksdb") else None,
                 partitions=settings.topic_partitions,
                 help=help_,
                 # min.insync.replicas for the changelog too (replication from the app's default),

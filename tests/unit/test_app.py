@@ -79,3 +79,13 @@ def test_rocksdb_changelogs_are_read_as_bytes_and_written_with_the_table_codec()
     assert OrderState.model_validate_json(sent) == state
     message = Message("t", 0, 1, 0.0, 0, [], b"k", value, None)
     assert decoded.tables.orders.changelog_topic.schema.loads_value(decoded.app, message) == state
+
+
+def test_rocksdb_memory_per_table_partition_is_bounded_by_the_settings() -> None:
+    """Faust's defaults were 3 x 64 MiB of memtables and a 2 GiB cache per database."""
+    w = build(Settings(store="rocksdb://", rocksdb_write_buffer_mib=4, rocksdb_block_cache_mib=8))
+    for table in w.app.tables.values():
+        options = table.data.rocksdb_options
+        assert (options.write_buffer_size, options.max_write_buffer_number) == (4 * 2**20, 2)
+        assert options.block_cache_size == 8 * 2**20
+    assert not build(Settings(store="memory://")).tables.orders.options

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from schemas.events import ClassifiedOrder, Status, StatusCategory
+from schemas.events import ClassifiedOrder, Status
+from streams.agents.open_orders import FINISHED
 from streams.agents.timers import Timers
 from streams.app import Worker
 from streams.classify import sla
@@ -26,7 +27,6 @@ from streams.records import Tick
 log = logging.getLogger("ordertriage.reclassify")
 
 Send = Callable[[ClassifiedOrder, list[str], Status | None], Awaitable[None]]
-FINISHED = (StatusCategory.COMPLETED, StatusCategory.CLOSED)
 
 
 @dataclass
@@ -48,11 +48,8 @@ class Reclassify:
         version = self.w.rulebook.current.version
         queue = deque(
             order_id
-            for order_id, state in list(self.w.tables.orders.items())
-            if state.partition == partition
-            and state.facts is not None
-            and state.classification.status_category not in FINISHED
-            and (review is not None or state.classification.rules_version != version)
+            for order_id, d in self.timers.orders.of_partition(partition)
+            if d.sweepable and (review is not None or d.rules_version != version)
         )
         sweep = Sweep(version, review, queue)
         old = self.sweeps.get(partition)

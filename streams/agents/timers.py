@@ -2,8 +2,9 @@
 
 Deadlines live in each order's state (so they survive restarts and partition moves); this
 module only keeps, per partition, an in-memory heap of (wake-up time, order id) so a tick
-does not scan the table. The heap is rebuilt from the table the first time a partition is
-ticked after an assignment, and stale entries are checked against the state when popped.
+does not scan the table. The heap is rebuilt from the orders' digests
+(``streams.agents.open_orders``) the first time a partition is ticked after an assignment,
+and stale entries are checked against the state when popped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from schemas.events import Notification
+from streams.agents.open_orders import OpenOrders
 from streams.app import Worker
 from streams.classify import sla
 from streams.records import OrderState, StaffEvent
@@ -25,10 +27,13 @@ class Timers:
     def __init__(self, w: Worker) -> None:
         self.w = w
         self.heaps: dict[int, list[tuple[float, str]]] = {}
+        #: Each order's wake-up and what the gauges count, kept up to date on every write.
+        self.orders = OpenOrders(w.tables.orders, self.wakeup)
 
     def reset(self) -> None:
-        """Partitions moved: rebuild every heap from the table on its next tick."""
+        """Partitions moved: rebuild every heap (and the digests) on its next tick."""
         self.heaps.clear()
+        self.orders.reset()
 
     def wakeup(self, state: OrderState) -> float | None:
         """When this order needs attention next: an SLA step, or its removal."""
@@ -48,9 +53,9 @@ class Timers:
     def _heap(self, partition: int) -> list[tuple[float, str]]:
         if partition not in self.heaps:
             entries = [
-                (when, order_id)
-                for order_id, state in list(self.w.tables.orders.items())
-                if state.partition == partition and (when := self.wakeup(state)) is not None
+                (d.wakeup, order_id)
+                for order_id, d in self.orders.of_partition(partition)
+                if d.wakeup is not None
             ]
             heapq.heapify(entries)
             self.heaps[partition] = entries
@@ -111,23 +116,21 @@ class Timers:
 
     def observe(self, owned: set[int]) -> None:
         """Gauges of open orders per status, their oldest age, and overdue orders (read-only)."""
+        digests = self.orders.built()
+        if digests is None:  # no tick since the assignment: the order agent builds them
+            return
         metrics = self.w.metrics
         now = time.time()
-        at = datetime.fromtimestamp(now, UTC)
         counts: dict[str, int] = {}
         oldest: dict[str, float] = {}
         overdue = 0
-        for state in list(self.w.tables.orders.values()):
-            if state.partition not in owned or state.finished_at is not None:
+        for d in list(digests.values()):
+            if d.partition not in owned or not d.open:
                 continue
-            status = state.classification.status.value
-            if state.classification.status_category.value in ("completed", "closed"):
-                continue
-            counts[status] = counts.get(status, 0) + 1
-            if state.status_since is not None:
-                age = now - state.status_since.timestamp()
-                oldest[status] = max(oldest.get(status, 0.0), age)
-            overdue += any(c.overdue(at) for c in state.clocks)
+            counts[d.status] = counts.get(d.status, 0) + 1
+            if d.status_since is not None:
+                oldest[d.status] = max(oldest.get(d.status, 0.0), now - d.status_since)
+            overdue += d.overdue_at is not None and d.overdue_at <= now
         metrics.open_orders.clear()
         metrics.oldest_open_seconds.clear()
         for status, n in counts.items():

@@ -196,6 +196,7 @@ def empty_tables() -> Iterator[None]:
     def clear() -> None:
         for table in ot.app.tables.values():
             table.data.clear()  # the memory store itself: no changelog, no event needed
+        AGENTS.orders.timers.reset()  # as after a rebalance: what is kept beside the tables
         # Changelog records of table writes wait here for a producer that never starts.
         pending = ot.app.producer.buffer.pending
         while not pending.empty():

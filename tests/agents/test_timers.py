@@ -69,3 +69,65 @@ async def test_finished_orders_leave_the_table_after_retention(outputs: Outputs)
         assert "SO-1" in ot.tables.orders
         await deliver(agent, tick(finished_at + RETENTION_SECONDS), topic=TICKS, partition=0)
         assert "SO-1" not in ot.tables.orders
+
+
+async def test_after_the_first_tick_timers_sweeps_and_gauges_never_scan_the_table(
+    outputs: Outputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One scan per assignment; every later write keeps each order's digest up to date (with
+    RocksDB a scan decodes every order: minutes of the event loop with 1M orders)."""
+    from tests.agents.conftest import AGENTS
+    from tests.integration.events import T0
+
+    orders, timers = ot.tables.orders, AGENTS.orders.timers
+    scans = 0
+    items = type(orders).items
+
+    def counted(self: object) -> object:
+        nonlocal scans
+        scans += 1
+        return items(self)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(orders), "items", counted)
+    async with ORDER_BOOK.test_context() as agent:
+        await deliver(agent, wire(vip_order("SO-a"), "enriched_order"), topic=ENRICHED, partition=0)
+        for partition in (0, 1, 0):
+            await deliver(agent, tick(T0.timestamp()), topic=TICKS, partition=partition)
+        assert scans == 1
+        for oid in ("SO-b", "SO-c"):
+            await deliver(
+                agent, wire(vip_order(oid), "enriched_order"), topic=ENRICHED, partition=0
+            )
+        confirm = dumps(status("SO-b", "new", "confirmed", minutes=10))
+        await deliver(agent, confirm, topic=STATUS, key=b"SO-b", partition=0)
+        cancel = dumps(status("SO-c", "new", "cancelled", minutes=10))
+        await deliver(agent, cancel, topic=STATUS, key=b"SO-c", partition=0)
+        timers.observe({0})
+        open_now = dict(_gauge(ot.metrics.open_orders))
+        assert open_now == {("new",): 1.0, ("confirmed",): 1.0}  # SO-c cancelled: finished
+        assert _gauge(ot.metrics.overdue_orders) == [((), 0.0)]
+        # The 2 h SLA of SO-a fires from the heap built by the one scan; then it is overdue
+        # (SO-b, confirmed, runs the 3-day shipping SLA).
+        later = T0.timestamp() + 3 * 3600
+        await deliver(agent, tick(later), topic=TICKS, partition=0)
+        reminded = [n.order_id for n in outputs.values("notifications") if n.kind == "sla_reminder"]
+        assert reminded == ["SO-a"]
+        with monkeypatch.context() as clock:
+            clock.setattr("streams.agents.timers.time.time", lambda: later)
+            timers.observe({0})
+            assert _gauge(ot.metrics.overdue_orders) == [((), 1.0)]
+            timers.observe({1})  # another worker's partition: not counted here
+            assert _gauge(ot.metrics.overdue_orders) == [((), 0.0)]
+        assert scans == 1
+        timers.reset()  # partitions moved
+        await deliver(agent, tick(T0.timestamp()), topic=TICKS, partition=0)
+        assert scans == 2
+
+
+def _gauge(metric: object) -> list[tuple[tuple[str, ...], float]]:
+    (family,) = metric.collect()  # type: ignore[attr-defined]
+    return [
+        (tuple(s.labels.values()), s.value)
+        for s in family.samples
+        if not s.name.endswith("_created")
+    ]

@@ -131,6 +131,7 @@ def _order_states(n: int) -> list[tuple[str, bytes, bytes]]:
 
 
 PHASES = ("new machine", "clean restart", "after kill -9")
+PROBES = (*PHASES, "every start")
 
 
 def _until_ready(proc: subprocess.Popen[bytes], port: int, space: systems.RunSpace) -> float:
@@ -175,11 +176,30 @@ def _start(
             )
             if last.status_code != 200:
                 raise SystemExit(f"{phase}: worker does not know order R{orders - 1:08d}")
+        first = _first_classified(space, bootstrap, phase)
     finally:
         sampler.stop()
     return {"orders": orders, "store": store.split(":")[0], "phase": phase,
-            "ready_s": round(ready, 1), "rss_mib": round(rss, 1),
-            "peak_rss_mib": round(sampler.peak_rss_mib(), 1), "proc": proc}  # fmt: skip
+            "ready_s": round(ready, 1), "first_order_s": round(first, 1),
+            "rss_mib": round(rss, 1), "peak_rss_mib": round(sampler.peak_rss_mib(), 1),
+            "proc": proc}  # fmt: skip
+
+
+def _first_classified(space: systems.RunSpace, bootstrap: str, phase: str) -> float:
+    """Seconds from ready until a new order sent then is classified: a worker is ready to
+    its users when it classifies, not when ``/readyz`` says its tables are loaded."""
+    _, key, value = next(
+        r
+        for r in Workload(10, order_prefix=f"P{PROBES.index(phase)}").records("")
+        if r[0] == CREATED
+    )
+    started = time.monotonic()
+    asyncio.run(produce(bootstrap, [(space.prefix + CREATED, key, value)]))
+    while time.monotonic() - started < 1800:
+        out = asyncio.run(kafka.read_until(bootstrap, [space.classified], 10**9, 5, idle=5))
+        if any(r.key == key for r in out):
+            return time.monotonic() - started
+    raise SystemExit(f"{phase}: an order sent after ready was not classified within 30 minutes")
 
 
 def recovery_run(orders: int, store: str, root: Path) -> list[dict[str, Any]]:
@@ -240,13 +260,14 @@ def main(events: int, workers: str, orders: str, stores: str, json_path: Path) -
         "store",
         "start",
         "start -> ready s",
+        "ready -> an order classified s",
         "RSS MiB when ready",
         "peak RSS MiB",
         "KiB/order over empty",
     ):
         rtable.add_column(col, justify="right")
     for row in recovery:
-        rtable.add_row(*(str(v) for v in row.values()))
+        rtable.add_row(*("-" if v is None else str(v) for v in row.values()))
     console.print(rtable)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     result = {"workers": curve, "recovery": recovery, "machine": report_machine()}

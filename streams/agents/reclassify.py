@@ -43,12 +43,18 @@ class Reclassify:
         self.timers = timers
         #: partition -> the sweep running (or last finished) there, on this worker.
         self.sweeps: dict[int, Sweep] = {}
+        #: partition -> a scheduled review that came while the orders were being scanned.
+        self.waiting: dict[int, float] = {}
 
-    def _start(self, partition: int, review: float | None) -> Sweep:
+    def _start(self, partition: int, review: float | None) -> Sweep | None:
+        """A sweep of the partition's open orders; None while they are still being scanned."""
         version = self.w.rulebook.current.version
+        digests = self.timers.orders.of_partition(partition)
+        if digests is None:
+            return None
         queue = deque(
             order_id
-            for order_id, d in self.timers.orders.of_partition(partition)
+            for order_id, d in digests
             if d.sweepable and (review is not None or d.rules_version != version)
         )
         sweep = Sweep(version, review, queue)
@@ -66,10 +72,19 @@ class Reclassify:
         """Re-evaluate the next batch of ``partition``'s open orders, starting a sweep if due."""
         metrics, orders = self.w.metrics, self.w.tables.orders
         current = self.sweeps.get(partition)
-        if tick.review is not None and (current is None or current.review != tick.review):
-            current = self._start(partition, tick.review)
+        review = tick.review if tick.review is not None else self.waiting.get(partition)
+        if review is not None and (current is None or current.review != review):
+            started = self._start(partition, review)
+            if started is None:  # the orders are still being scanned: review once they are
+                self.waiting[partition] = review
+                return
+            self.waiting.pop(partition, None)
+            current = started
         elif current is None or current.version != self.w.rulebook.current.version:
-            current = self._start(partition, None)
+            started = self._start(partition, None)
+            if started is None:
+                return
+            current = started
         rules = self.w.rulebook.current
         now = datetime.fromtimestamp(tick.now, UTC)  # the tick's time: one as-of per batch
         had_work = bool(current.queue)

@@ -50,13 +50,13 @@ class Timers:
         if when is not None and partition in self.heaps:
             heapq.heappush(self.heaps[partition], (when, order_id))
 
-    def _heap(self, partition: int) -> list[tuple[float, str]]:
+    def _heap(self, partition: int) -> list[tuple[float, str]] | None:
+        """The partition's heap; None while the orders are still being scanned."""
         if partition not in self.heaps:
-            entries = [
-                (d.wakeup, order_id)
-                for order_id, d in self.orders.of_partition(partition)
-                if d.wakeup is not None
-            ]
+            digests = self.orders.of_partition(partition)
+            if digests is None:
+                return None
+            entries = [(d.wakeup, order_id) for order_id, d in digests if d.wakeup is not None]
             heapq.heapify(entries)
             self.heaps[partition] = entries
         return self.heaps[partition]
@@ -65,6 +65,8 @@ class Timers:
         """Send the SLA steps due by ``now`` and remove finished orders past their retention."""
         orders = self.w.tables.orders
         heap = self._heap(partition)
+        if heap is None:  # steps due meanwhile fire on the first tick after the scan
+            return
         at = datetime.fromtimestamp(now, UTC)
         retention = self.w.settings.finished_retention_seconds
         while heap and heap[0][0] <= now:

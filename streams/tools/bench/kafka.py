@@ -72,6 +72,28 @@ async def produce_timed(
     return stamps
 
 
+async def wait_for_key(bootstrap: str, topic: str, key: bytes, limit_s: float) -> bool:
+    """Whether a record with ``key`` appears on ``topic`` (read from the start) in time."""
+    consumer = clients.consumer(
+        bootstrap,
+        topic,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=1000,
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    deadline = time.monotonic() + limit_s
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            if any(r.key == key for records in batch.values() for r in records):
+                return True
+        return False
+    finally:
+        await consumer.stop()
+
+
 async def read_until(
     bootstrap: str, topics: list[str], expected: int, limit_s: float, idle: float = 60.0
 ) -> list[Record]:

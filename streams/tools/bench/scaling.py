@@ -195,10 +195,8 @@ def _first_classified(space: systems.RunSpace, bootstrap: str, phase: str) -> fl
     )
     started = time.monotonic()
     asyncio.run(produce(bootstrap, [(space.prefix + CREATED, key, value)]))
-    while time.monotonic() - started < 1800:
-        out = asyncio.run(kafka.read_until(bootstrap, [space.classified], 10**9, 5, idle=5))
-        if any(r.key == key for r in out):
-            return time.monotonic() - started
+    if asyncio.run(kafka.wait_for_key(bootstrap, space.classified, key, 1800)):
+        return time.monotonic() - started
     raise SystemExit(f"{phase}: an order sent after ready was not classified within 30 minutes")
 
 

@@ -424,7 +424,7 @@ def test_resources_cover_the_measured_worker() -> None:
         number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
         return int(number) * (1024 if unit == "Gi" else 1)
 
-    # ~200 MiB at rest, ~350 MiB recovering 100k orders with RocksDB (README, bench-scaling).
+    # ~200 MiB at rest, ~290 MiB with 1M orders recovered into RocksDB (bench-scaling).
     assert mib(resources["requests"]["memory"]) >= 350
     assert mib(resources["limits"]["memory"]) >= 2 * mib(resources["requests"]["memory"])
     assert resources["requests"]["cpu"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,10 +149,10 @@ class OpenOrders:
         return Digest(
             partition=state.partition,
             sweepable=state.facts is not None and not done,
-            rules_version=c.rules_version,
+            rules_version=sys.intern(c.rules_version),  # a few distinct values: shared
             wakeup=self.wakeup(state),
             open=state.finished_at is None and not done,
-            status=c.status.value,
+            status=sys.intern(c.status.value),
             status_since=state.status_since.timestamp() if state.status_since else None,
             overdue_at=min((k.due_at.timestamp() for k in state.clocks), default=None),
         )

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Iterable
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -72,16 +72,21 @@ async def produce_timed(
     return stamps
 
 
-async def wait_for_key(bootstrap: str, topic: str, key: bytes, limit_s: float) -> bool:
-    """Whether a record with ``key`` appears on ``topic`` (read from the start) in time."""
-    consumer = clients.consumer(
+def _from_start(bootstrap: str, topics: list[str], fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    """A group-less reader of ``topics`` from their first record."""
+    return clients.consumer(
         bootstrap,
-        topic,
+        *topics,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         metadata_max_age_ms=1000,
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )
+
+
+async def wait_for_key(bootstrap: str, topic: str, key: bytes, limit_s: float) -> bool:
+    """Whether a record with ``key`` appears on ``topic`` (read from the start) in time."""
+    consumer = _from_start(bootstrap, [topic], fetch_max_wait_ms=50)
     await consumer.start()
     deadline = time.monotonic() + limit_s
     try:
@@ -98,14 +103,7 @@ async def read_until(
     bootstrap: str, topics: list[str], expected: int, limit_s: float, idle: float = 60.0
 ) -> list[Record]:
     """Every record of ``topics`` from the beginning, until ``expected`` or idle/timeout."""
-    consumer = clients.consumer(
-        bootstrap,
-        *topics,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        metadata_max_age_ms=1000,
-        fetch_max_wait_ms=100,
-    )
+    consumer = _from_start(bootstrap, topics, fetch_max_wait_ms=100)
     await consumer.start()
     found: list[Record] = []
     deadline = time.monotonic() + limit_s

@@ -10,7 +10,7 @@ from faust import App
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
-from streams.runtime import codecs, continuity, gc_pauses, routing
+from streams.runtime import codecs, continuity, gc_pauses, routing, seek_first
 from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
     coalesce_fetches,
@@ -32,6 +32,7 @@ def install(
     no_startup_spinner()
     flush_before_commit()
     routing.install()
+    seek_first.install(app)
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     if fetch_coalesce_s > 0:

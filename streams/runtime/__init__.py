@@ -10,7 +10,7 @@ from faust import App
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
-from streams.runtime import codecs, continuity, gc_pauses, routing, seek_first
+from streams.runtime import bulk_restore, codecs, continuity, gc_pauses, routing, seek_first
 from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
     coalesce_fetches,
@@ -26,13 +26,20 @@ def install(
     *,
     gc_freeze: bool = True,
     fetch_coalesce_s: float = 0.0,
+    restore_from: str | None = None,
 ) -> continuity.Continuity:
-    """Apply every adaptation to ``app``; returns the input-continuity bookkeeping."""
+    """Apply every adaptation to ``app``; returns the input-continuity bookkeeping.
+
+    ``restore_from``: the bootstrap servers RocksDB tables are restored from in bulk (None: by
+    Faust alone).
+    """
     codecs.register()
     no_startup_spinner()
     flush_before_commit()
     routing.install()
     seek_first.install(app)
+    if restore_from is not None:
+        bulk_restore.install(app, restore_from)
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     if fetch_coalesce_s > 0:

@@ -23,22 +23,59 @@ while the person still remembers the fact. So the teams (rank 0) are sent and ac
 by the broker before the people (rank 1): a person's record in the changelog implies its
 team's. Tables whose records depend on each other in both directions (an order and its
 parked status changes) are not coalesced.
+
+The flush goes out on a connection of its own (``own_producer``,
+``ORDERTRIAGE_CHANGELOG_PRODUCER``): a flush is hundreds of records to ~30 partitions in one
+produce request, which this machine's broker took 50-300 ms to append, and aiokafka sends one
+request at a time per broker and connection, so every classified record and notification
+behind it waited (a latency spike at every commit, docs/performance.md). Its acknowledgements
+record the RocksDB offsets as Faust's own changelog callback does; a flush then waits for
+every rank, the last one included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections import defaultdict
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faust import App
-from faust.types import TableT
+from faust.types import TP, TableT
+
+from streams.kafka import clients
 
 _DELETED = object()
 
 #: Per app: the coalesced tables and their flush rank.
 _caches: weakref.WeakKeyDictionary[App, list[WriteCache]] = weakref.WeakKeyDictionary()
+#: Per app: the producer of its flushes, when it has one of its own.
+_producers: weakref.WeakKeyDictionary[App, ChangelogProducer] = weakref.WeakKeyDictionary()
+
+
+class ChangelogProducer:
+    """The flushes' own connection: started at the first flush, stopped before Faust's last
+    flush at shutdown (later writes, if any, go out through Faust's producer after it)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.client: AIOKafkaProducer | None = None
+        self.stopped = False
+
+    async def get(self) -> AIOKafkaProducer | None:
+        if self.client is None and not self.stopped:
+            client = clients.producer(self.bootstrap, acks="all")  # as Faust's producer
+            await client.start()
+            self.client = client
+        return None if self.stopped else self.client
+
+    async def stop(self) -> None:
+        self.stopped = True
+        client, self.client = self.client, None
+        if client is not None:
+            await client.stop()  # sends and waits for whatever it still holds
 
 
 class WriteCache:
@@ -74,16 +111,45 @@ class WriteCache:
         """Put back writes a failed flush took; writes made since are newer and stay."""
         self.pending = {**pending, **self.pending}
 
-    def send(self, pending: dict[tuple[int, Any], Any]) -> list[asyncio.Future[Any]]:
-        """Hand ``pending`` (from ``take``) to the producer; the delivery futures."""
-        sent = []
+    async def send(
+        self, pending: dict[tuple[int, Any], Any], producer: AIOKafkaProducer | None = None
+    ) -> list[asyncio.Future[Any]]:
+        """Hand ``pending`` (from ``take``) to ``producer`` (None: Faust's); delivery futures."""
+        table, sent = self.table, []
+        if producer is None:
+            for (partition, key), value in pending.items():
+                if value is _DELETED:
+                    fut = table.send_changelog(partition, key, None, value_serializer="raw")
+                else:
+                    fut = table.send_changelog(partition, key, value)
+                sent.append(fut)
+            return sent
+        topic = table.changelog_topic
+        name = topic.get_topic_name()
         for (partition, key), value in pending.items():
-            if value is _DELETED:
-                fut = self.table.send_changelog(partition, key, None, value_serializer="raw")
-            else:
-                fut = self.table.send_changelog(partition, key, value)
+            raw_key, _ = topic.prepare_key(key, table.key_serializer)
+            raw = (
+                None if value is _DELETED else topic.prepare_value(value, table.value_serializer)[0]
+            )
+            fut = await producer.send(name, raw, key=raw_key, partition=partition)
+            fut.add_done_callback(functools.partial(self._persisted, name, partition))
             sent.append(fut)
         return sent
+
+    def _persisted(self, topic: str, partition: int, fut: asyncio.Future[Any]) -> None:
+        """What Faust's changelog callback does: RocksDB remembers the offset it holds."""
+        if not fut.cancelled() and fut.exception() is None:
+            self.table.data.set_persisted_offset(TP(topic, partition), fut.result().offset)
+
+
+def own_producer(app: App, bootstrap: str) -> None:
+    """Send ``app``'s flushes on a connection of their own (see the module's docstring)."""
+    producer = _producers[app] = ChangelogProducer(bootstrap)
+
+    @app.on_before_shutdown.connect
+    async def stop_changelog_producer(app: App, **kwargs: object) -> None:
+        await flush(app)  # Faust's own flush follows; nothing left for this connection then
+        await producer.stop()
 
 
 def coalesce(app: App, table: TableT, rank: int = 0) -> WriteCache:
@@ -119,19 +185,26 @@ async def flush(app: App | None) -> int:
     by_rank: dict[int, list[tuple[WriteCache, dict[tuple[int, Any], Any]]]] = defaultdict(list)
     for cache in caches:
         by_rank[cache.rank].append((cache, cache.take()))
+    own = _producers.get(app)
+    producer = await own.get() if own is not None else None
     sent = 0
     ranks = sorted(by_rank)
     for i, rank in enumerate(ranks):
-        futures = [fut for cache, pending in by_rank[rank] for fut in cache.send(pending)]
-        sent += len(futures)
-        if futures and i < len(ranks) - 1:
-            try:
+        try:
+            futures = [
+                fut
+                for cache, pending in by_rank[rank]
+                for fut in await cache.send(pending, producer)
+            ]
+            sent += len(futures)
+            # Faust's flush waits for its own producer's last rank; not for this connection's.
+            if futures and (producer is not None or i < len(ranks) - 1):
                 await asyncio.gather(*futures)
-            except BaseException:
-                # Not acknowledged: this rank and the later ones wait again (a newer write of
-                # a key wins), so a later flush, before a later commit, still sends them.
-                for later in ranks[i:]:
-                    for cache, pending in by_rank[later]:
-                        cache.restore(pending)
-                raise
+        except BaseException:
+            # Not acknowledged: this rank and the later ones wait again (a newer write of a
+            # key wins), so a later flush, before a later commit, still sends them.
+            for later in ranks[i:]:
+                for cache, pending in by_rank[later]:
+                    cache.restore(pending)
+            raise
     return sent

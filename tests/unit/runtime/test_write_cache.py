@@ -102,3 +102,81 @@ async def test_a_failed_earlier_rank_stops_the_flush() -> None:
         ("people", "ann"),
         ("people", "bob"),
     ]
+
+
+class FakeTopic:
+    def get_topic_name(self) -> str:
+        return "app-staff-changelog"
+
+    def prepare_key(self, key: Any, serializer: Any) -> tuple[bytes, None]:
+        return key.encode(), None
+
+    def prepare_value(self, value: Any, serializer: Any) -> tuple[bytes, None]:
+        return f"{serializer}:{value}".encode(), None
+
+
+class FakeProducer:
+    """aiokafka's ``send``: a coroutine that queues the record and returns its future."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes, int]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    async def send(self, topic: str, value: bytes | None, *, key: bytes, partition: int) -> Any:
+        self.sent.append((topic, value, key, partition))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(fut)
+        return fut
+
+
+class OwnConnection(write_cache.ChangelogProducer):
+    def __init__(self, producer: FakeProducer) -> None:
+        super().__init__("unused:9")
+        self.fake = producer
+
+    async def get(self) -> Any:
+        return None if self.stopped else self.fake
+
+
+async def test_on_its_own_connection_a_flush_waits_for_every_rank_and_records_offsets() -> None:
+    """Faust's flush waits only for its own producer: on the flushes' own connection the last
+    rank's acknowledgements are awaited by the flush itself, and each one records its offset
+    as Faust's changelog callback does (RocksDB restarts from it)."""
+    from types import SimpleNamespace
+
+    app, log, persisted = FakeApp(), [], []
+    staff = FakeTable("staff", log)
+    staff.changelog_topic = FakeTopic()  # type: ignore[attr-defined]
+    staff.key_serializer, staff.value_serializer = "raw", "staff_state"  # type: ignore[attr-defined]
+    staff.data = SimpleNamespace(set_persisted_offset=lambda tp, o: persisted.append((tp, o)))  # type: ignore[attr-defined]
+    write_cache.coalesce(app, staff, rank=0)  # type: ignore[arg-type]
+    producer = FakeProducer()
+    write_cache._producers[app] = OwnConnection(producer)  # type: ignore[index]
+    staff.on_key_set("ann", 7)  # type: ignore[attr-defined]
+    staff.on_key_del("bob")  # type: ignore[attr-defined]
+    flushing = asyncio.create_task(write_cache.flush(app))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert producer.sent == [
+        ("app-staff-changelog", b"staff_state:7", b"ann", 3),
+        ("app-staff-changelog", None, b"bob", 3),  # a tombstone
+    ]
+    assert log == [] and not flushing.done()  # Faust's producer unused; the flush waits
+    for offset, fut in enumerate(producer.futures, start=40):
+        fut.set_result(SimpleNamespace(offset=offset))
+    assert await asyncio.wait_for(flushing, 5) == 2
+    assert persisted == [(("app-staff-changelog", 3), 40), (("app-staff-changelog", 3), 41)]
+
+    staff.on_key_set("ann", 8)  # type: ignore[attr-defined]
+    failing = asyncio.create_task(write_cache.flush(app))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    producer.futures[-1].set_exception(RuntimeError("not acknowledged"))
+    try:
+        await asyncio.wait_for(failing, 5)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("a refused record must fail the flush, and so the commit")
+    await write_cache._producers[app].stop()  # type: ignore[index]
+    staff.acknowledge = True
+    assert await write_cache.flush(app) == 1  # type: ignore[arg-type]  # kept; Faust's producer now
+    assert log == [("staff", "ann", 8, None)]

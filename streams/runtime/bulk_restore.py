@@ -14,7 +14,8 @@ are, a tombstone as a delete, the offset under Faust's key). Each batch moves Fa
 along, so a rebalance or a crash mid-way leaves every database consistent with the offset it
 stores, and Faust's record-by-record loop then reads only what is left. Faust awaits this step
 under ``broker_request_timeout``: the restore stops at three quarters of it and leaves the rest
-to Faust. The memory store keeps Faust's path (it stores decoded values).
+to Faust, as does a failure (the broker away, a refused request). The memory store keeps
+Faust's path (it stores decoded values).
 """
 
 from __future__ import annotations
@@ -82,34 +83,40 @@ async def restore(recovery: Recovery, bootstrap: str, tps: set[TP], deadline: fl
             stores[tp] = store
     if not stores or time.monotonic() >= deadline:
         return 0
-    began, applied = time.monotonic(), 0
+    began, applied, pending = time.monotonic(), 0, set(stores)
     reader = clients.consumer(
         bootstrap,
         enable_auto_commit=False,
+        auto_offset_reset="earliest",  # as the app's: an offset gone is read from the start
         max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
         fetch_max_bytes=FETCH_BYTES,
     )
-    await reader.start()
     try:
-        reader.assign([TopicPartition(tp.topic, tp.partition) for tp in stores])
-        for tp in stores:
-            reader.seek(TopicPartition(tp.topic, tp.partition), offsets[tp] + 1)
-        pending = set(stores)
-        while pending and time.monotonic() < deadline:
-            fetched = await reader.getmany(
-                *(TopicPartition(tp.topic, tp.partition) for tp in pending),
-                timeout_ms=500,
-                max_records=MAX_RECORDS,
-            )
-            for ktp, records in fetched.items():
-                tp = TP(ktp.topic, ktp.partition)
-                applied += _write(stores[tp], tp, records, highwaters[tp], offsets)
-            for tp in list(pending):
-                if await reader.position(TopicPartition(tp.topic, tp.partition)) > highwaters[tp]:
-                    offsets[tp] = max(offsets[tp], highwaters[tp])
-                    pending.discard(tp)
-    finally:
-        await _stop(reader)
+        await asyncio.wait_for(reader.start(), max(deadline - time.monotonic(), 0.001))
+        try:
+            reader.assign([TopicPartition(tp.topic, tp.partition) for tp in stores])
+            for tp in stores:
+                reader.seek(TopicPartition(tp.topic, tp.partition), offsets[tp] + 1)
+            while pending and time.monotonic() < deadline:
+                if recovery.signal_recovery_start.is_set():  # another rebalance began
+                    break
+                fetched = await reader.getmany(
+                    *(TopicPartition(tp.topic, tp.partition) for tp in pending),
+                    timeout_ms=500,
+                    max_records=MAX_RECORDS,
+                )
+                for ktp, records in fetched.items():
+                    tp = TP(ktp.topic, ktp.partition)
+                    applied += _write(stores[tp], tp, records, highwaters[tp], offsets)
+                for tp in list(pending):
+                    position = await reader.position(TopicPartition(tp.topic, tp.partition))
+                    if position > highwaters[tp]:
+                        offsets[tp] = max(offsets[tp], highwaters[tp])
+                        pending.discard(tp)
+        finally:
+            await _stop(reader)
+    except Exception:  # the broker away, a refused request, a disk error: Faust's path reads
+        log.warning("bulk restore stopped; Faust's recovery reads the rest", exc_info=True)
     seconds = time.monotonic() - began
     log.info(
         "restored %d changelog records of %d partitions in %.1f s (%.0f/s)%s",

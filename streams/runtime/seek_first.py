@@ -14,8 +14,10 @@ until the next rebalance re-read it.
 
 So here a stream partition Faust resumes stays paused until the next seek to the committed offsets
 has run (the seek also drops aiokafka's prefetched records); changelog partitions resume at once,
-recovery reads them. Faust's queue-pressure callback, which puts a partition back among the active
-ones when its agent's buffer drains, leaves a paused partition paused too.
+recovery reads them. A pause in between (a new rebalance) cancels the resume, and so does a
+generation change during the seek: that rebalance's recovery resumes and seeks again. Faust's
+queue-pressure callback, which puts a partition back among the active ones when its agent's
+buffer drains, leaves a paused partition paused too.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def _patch_faust() -> None:
     from faust.transport.consumer import Consumer
 
     original_resume = Consumer.resume_partitions
+    original_pause = Consumer.pause_partitions
     original_perform_seek = Consumer.perform_seek
     original_buffer_drop = Consumer.on_buffer_drop
 
@@ -58,13 +61,22 @@ def _patch_faust() -> None:
         unsought.update(streams)
         return original_resume(self, tps - streams)
 
+    def pause_partitions(self: Consumer, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        unsought = _UNSOUGHT.get(self.app)
+        if unsought is not None:
+            unsought.difference_update(tps)  # a pause (a new rebalance) cancels a resume
+        return original_pause(self, tps)
+
     async def perform_seek(self: Consumer) -> None:
+        generation = self.app.consumer_generation_id
         await original_perform_seek(self)
         unsought = _UNSOUGHT.get(self.app)
         if unsought:
             sought = unsought & set(self.assignment())
             unsought.clear()
-            original_resume(self, sought)
+            if self.app.consumer_generation_id == generation:  # else the next one resumes
+                original_resume(self, sought)
 
     def on_buffer_drop(self: Consumer, tp: TP) -> None:
         if _UNSOUGHT.get(self.app) is not None and tp in self._paused_partitions:
@@ -73,5 +85,6 @@ def _patch_faust() -> None:
         original_buffer_drop(self, tp)
 
     Consumer.resume_partitions = resume_partitions  # type: ignore[method-assign]
+    Consumer.pause_partitions = pause_partitions  # type: ignore[method-assign]
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
     Consumer.on_buffer_drop = on_buffer_drop  # type: ignore[method-assign]

@@ -53,6 +53,10 @@ _DELETED = object()
 _caches: weakref.WeakKeyDictionary[App, list[WriteCache]] = weakref.WeakKeyDictionary()
 #: Per app: the producer of its flushes, when it has one of its own.
 _producers: weakref.WeakKeyDictionary[App, ChangelogProducer] = weakref.WeakKeyDictionary()
+#: Per app: one flush at a time (commits, rebalances, recovery and shutdown all flush), so a
+#: key's records leave in the order they were taken and a shutdown never stops the connection
+#: under a flush that is using it.
+_flushing: weakref.WeakKeyDictionary[App, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 class ChangelogProducer:
@@ -148,8 +152,16 @@ def own_producer(app: App, bootstrap: str) -> None:
 
     @app.on_before_shutdown.connect
     async def stop_changelog_producer(app: App, **kwargs: object) -> None:
-        await flush(app)  # Faust's own flush follows; nothing left for this connection then
-        await producer.stop()
+        async with _lock(app):
+            await _flush(app)  # Faust's own flush follows, through its producer
+            await producer.stop()
+
+
+def _lock(app: App) -> asyncio.Lock:
+    lock = _flushing.get(app)
+    if lock is None:
+        lock = _flushing[app] = asyncio.Lock()
+    return lock
 
 
 def coalesce(app: App, table: TableT, rank: int = 0) -> WriteCache:
@@ -178,15 +190,22 @@ async def flush(app: App | None) -> int:
     rank's record in the changelog implies the earlier ranks' of the same flush.
     """
     caches = _caches.get(app) if app is not None else None
-    if not caches:
+    if not caches or app is None:
         return 0
+    async with _lock(app):
+        return await _flush(app)
+
+
+async def _flush(app: App) -> int:
+    caches = _caches.get(app) or []
+    # The connection first: if it cannot start, nothing was taken and the commit fails.
+    own = _producers.get(app)
+    producer = await own.get() if own is not None else None
     # One cut across every table first: an event processed while an earlier rank is being
     # acknowledged writes to the next flush only, in every rank.
     by_rank: dict[int, list[tuple[WriteCache, dict[tuple[int, Any], Any]]]] = defaultdict(list)
     for cache in caches:
         by_rank[cache.rank].append((cache, cache.take()))
-    own = _producers.get(app)
-    producer = await own.get() if own is not None else None
     sent = 0
     ranks = sorted(by_rank)
     for i, rank in enumerate(ranks):

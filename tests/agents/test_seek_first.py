@@ -70,3 +70,36 @@ async def test_a_partition_revoked_before_its_seek_is_not_resumed() -> None:
     ):
         await consumer.perform_seek()  # a later seek has nothing left to resume
     assert STREAM not in active
+
+
+async def test_a_rebalance_between_the_resume_and_the_seek_cancels_the_resume() -> None:
+    """Its own recovery resumes and seeks again; resuming after the old seek would let records
+    flow in the middle of the new rebalance."""
+    consumer, app = ot.app.consumer, ot.app
+    active = consumer._get_active_partitions()
+
+    async def seek_to_committed() -> dict[TP, int]:
+        return {STREAM: 7}
+
+    with (
+        patch.object(consumer, "assignment", lambda: {STREAM}),
+        patch.object(consumer, "seek_to_committed", seek_to_committed),
+    ):
+        consumer.pause_partitions({STREAM})
+        consumer.resume_partitions({STREAM})
+        consumer.pause_partitions({STREAM})  # a revoke
+        await consumer.perform_seek()
+        assert STREAM not in active
+
+        async def seek_during_a_new_generation() -> dict[TP, int]:
+            app.consumer_generation_id += 1
+            return {STREAM: 7}
+
+        consumer.resume_partitions({STREAM})
+        generation = app.consumer_generation_id
+        try:
+            with patch.object(consumer, "seek_to_committed", seek_during_a_new_generation):
+                await consumer.perform_seek()
+        finally:
+            app.consumer_generation_id = generation
+        assert STREAM not in active

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -47,6 +48,7 @@ async def test_changelogs_are_restored_as_faust_would_apply_them(tmp_path: Path)
         active_offsets=Counter({tp0: -1, tp1: -1}),
         active_highwaters={tp0: 4, tp1: 0},  # "late" (offset 5) came after Faust measured
         tp_to_table={tp0: table, tp1: table},
+        signal_recovery_start=asyncio.Event(),
     )
     applied = await restore(recovery, bootstrap(), {tp0, tp1}, time.monotonic() + 60)  # type: ignore[arg-type]
     store = table.data
@@ -64,8 +66,25 @@ async def test_past_its_deadline_the_rest_is_left_to_faust(tmp_path: Path) -> No
     await _send(topic, 0, [(b"a", b"1")])
     tp = TP(topic, 0)
     recovery = SimpleNamespace(
-        active_offsets=Counter({tp: -1}), active_highwaters={tp: 0}, tp_to_table={tp: table}
+        active_offsets=Counter({tp: -1}),
+        active_highwaters={tp: 0},
+        tp_to_table={tp: table},
+        signal_recovery_start=asyncio.Event(),
     )
     assert await restore(recovery, bootstrap(), {tp}, time.monotonic()) == 0  # type: ignore[arg-type]
     assert recovery.active_offsets == {tp: -1}
     assert table.data.persisted_offset(tp) is None
+
+
+async def test_a_broker_it_cannot_reach_leaves_the_restore_to_faust(tmp_path: Path) -> None:
+    table = _table(tmp_path, "orders")
+    tp = TP("ot-restore-unreachable-changelog", 0)
+    recovery = SimpleNamespace(
+        active_offsets=Counter({tp: -1}),
+        active_highwaters={tp: 10},
+        tp_to_table={tp: table},
+        signal_recovery_start=asyncio.Event(),
+    )
+    deadline = time.monotonic() + 30
+    assert await restore(recovery, "127.0.0.1:9", {tp}, deadline) == 0  # type: ignore[arg-type]
+    assert recovery.active_offsets == {tp: -1} and time.monotonic() < deadline

@@ -180,3 +180,24 @@ async def test_on_its_own_connection_a_flush_waits_for_every_rank_and_records_of
     staff.acknowledge = True
     assert await write_cache.flush(app) == 1  # type: ignore[arg-type]  # kept; Faust's producer now
     assert log == [("staff", "ann", 8, None)]
+
+
+async def test_a_connection_that_cannot_start_takes_nothing() -> None:
+    """The writes stay waiting and the flush (so the commit) fails."""
+    app, log = FakeApp(), []
+    staff = FakeTable("staff", log)
+    cache = write_cache.coalesce(app, staff, rank=0)  # type: ignore[arg-type]
+
+    class Unreachable(write_cache.ChangelogProducer):
+        async def get(self) -> Any:
+            raise ConnectionError("no broker")
+
+    write_cache._producers[app] = Unreachable("unused:9")  # type: ignore[index]
+    staff.on_key_set("ann", 1)  # type: ignore[attr-defined]
+    try:
+        await write_cache.flush(app)  # type: ignore[arg-type]
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the flush must fail")
+    assert list(cache.pending.values()) == [1] and log == []

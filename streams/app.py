@@ -133,8 +133,6 @@ def build(settings: Settings | None = None) -> Worker:
     if settings.coalesce_writes:
         for table, rank in tables.coalesced:
             write_cache.coalesce(app, table, rank)
-        if settings.changelog_producer:
-            write_cache.own_producer(app, settings.bootstrap)
     backpressure = Backpressure(
         app,
         Valve(settings.backpressure_records),

@@ -89,12 +89,6 @@ class Settings(BaseSettings):
         " the next one walks only newer objects: full-collection pauses stay short as the"
         " tables grow in memory (docs/performance.md)",
     )
-    changelog_producer: bool = Field(
-        default=True,
-        description="the coalesced tables' changelog records go out at each commit on a"
-        " producer connection of their own, so classified records and notifications never"
-        " queue behind a flush of hundreds of them (docs/performance.md)",
-    )
     session_timeout_seconds: float = Field(
         default=10.0,
         ge=6.0,

@@ -23,63 +23,22 @@ while the person still remembers the fact. So the teams (rank 0) are sent and ac
 by the broker before the people (rank 1): a person's record in the changelog implies its
 team's. Tables whose records depend on each other in both directions (an order and its
 parked status changes) are not coalesced.
-
-The flush goes out on a connection of its own (``own_producer``,
-``ORDERTRIAGE_CHANGELOG_PRODUCER``): a flush is hundreds of records to ~30 partitions in one
-produce request, which this machine's broker took 50-300 ms to append, and aiokafka sends one
-request at a time per broker and connection, so every classified record and notification
-behind it waited (a latency spike at every commit, docs/performance.md). Its acknowledgements
-record the RocksDB offsets as Faust's own changelog callback does; a flush then waits for
-every rank, the last one included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import weakref
 from collections import defaultdict
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from faust import App
-from faust.types import TP, TableT
-
-from streams.kafka import clients
+from faust.types import TableT
 
 _DELETED = object()
 
 #: Per app: the coalesced tables and their flush rank.
 _caches: weakref.WeakKeyDictionary[App, list[WriteCache]] = weakref.WeakKeyDictionary()
-#: Per app: the producer of its flushes, when it has one of its own.
-_producers: weakref.WeakKeyDictionary[App, ChangelogProducer] = weakref.WeakKeyDictionary()
-#: Per app: one flush at a time (commits, rebalances, recovery and shutdown all flush), so a
-#: key's records leave in the order they were taken and a shutdown never stops the connection
-#: under a flush that is using it.
-_flushing: weakref.WeakKeyDictionary[App, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-class ChangelogProducer:
-    """The flushes' own connection: started at the first flush, stopped before Faust's last
-    flush at shutdown (later writes, if any, go out through Faust's producer after it)."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self.client: AIOKafkaProducer | None = None
-        self.stopped = False
-
-    async def get(self) -> AIOKafkaProducer | None:
-        if self.client is None and not self.stopped:
-            client = clients.producer(self.bootstrap, acks="all")  # as Faust's producer
-            await client.start()
-            self.client = client
-        return None if self.stopped else self.client
-
-    async def stop(self) -> None:
-        self.stopped = True
-        client, self.client = self.client, None
-        if client is not None:
-            await client.stop()  # sends and waits for whatever it still holds
 
 
 class WriteCache:
@@ -115,53 +74,16 @@ class WriteCache:
         """Put back writes a failed flush took; writes made since are newer and stay."""
         self.pending = {**pending, **self.pending}
 
-    async def send(
-        self, pending: dict[tuple[int, Any], Any], producer: AIOKafkaProducer | None = None
-    ) -> list[asyncio.Future[Any]]:
-        """Hand ``pending`` (from ``take``) to ``producer`` (None: Faust's); delivery futures."""
-        table, sent = self.table, []
-        if producer is None:
-            for (partition, key), value in pending.items():
-                if value is _DELETED:
-                    fut = table.send_changelog(partition, key, None, value_serializer="raw")
-                else:
-                    fut = table.send_changelog(partition, key, value)
-                sent.append(fut)
-            return sent
-        topic = table.changelog_topic
-        name = topic.get_topic_name()
+    def send(self, pending: dict[tuple[int, Any], Any]) -> list[asyncio.Future[Any]]:
+        """Hand ``pending`` (from ``take``) to the producer; the delivery futures."""
+        sent = []
         for (partition, key), value in pending.items():
-            raw_key, _ = topic.prepare_key(key, table.key_serializer)
-            raw = (
-                None if value is _DELETED else topic.prepare_value(value, table.value_serializer)[0]
-            )
-            fut = await producer.send(name, raw, key=raw_key, partition=partition)
-            fut.add_done_callback(functools.partial(self._persisted, name, partition))
+            if value is _DELETED:
+                fut = self.table.send_changelog(partition, key, None, value_serializer="raw")
+            else:
+                fut = self.table.send_changelog(partition, key, value)
             sent.append(fut)
         return sent
-
-    def _persisted(self, topic: str, partition: int, fut: asyncio.Future[Any]) -> None:
-        """What Faust's changelog callback does: RocksDB remembers the offset it holds."""
-        if not fut.cancelled() and fut.exception() is None:
-            self.table.data.set_persisted_offset(TP(topic, partition), fut.result().offset)
-
-
-def own_producer(app: App, bootstrap: str) -> None:
-    """Send ``app``'s flushes on a connection of their own (see the module's docstring)."""
-    producer = _producers[app] = ChangelogProducer(bootstrap)
-
-    @app.on_before_shutdown.connect
-    async def stop_changelog_producer(app: App, **kwargs: object) -> None:
-        async with _lock(app):
-            await _flush(app)  # Faust's own flush follows, through its producer
-            await producer.stop()
-
-
-def _lock(app: App) -> asyncio.Lock:
-    lock = _flushing.get(app)
-    if lock is None:
-        lock = _flushing[app] = asyncio.Lock()
-    return lock
 
 
 def coalesce(app: App, table: TableT, rank: int = 0) -> WriteCache:
@@ -190,17 +112,8 @@ async def flush(app: App | None) -> int:
     rank's record in the changelog implies the earlier ranks' of the same flush.
     """
     caches = _caches.get(app) if app is not None else None
-    if not caches or app is None:
+    if not caches:
         return 0
-    async with _lock(app):
-        return await _flush(app)
-
-
-async def _flush(app: App) -> int:
-    caches = _caches.get(app) or []
-    # The connection first: if it cannot start, nothing was taken and the commit fails.
-    own = _producers.get(app)
-    producer = await own.get() if own is not None else None
     # One cut across every table first: an event processed while an earlier rank is being
     # acknowledged writes to the next flush only, in every rank.
     by_rank: dict[int, list[tuple[WriteCache, dict[tuple[int, Any], Any]]]] = defaultdict(list)
@@ -209,21 +122,16 @@ async def _flush(app: App) -> int:
     sent = 0
     ranks = sorted(by_rank)
     for i, rank in enumerate(ranks):
-        try:
-            futures = [
-                fut
-                for cache, pending in by_rank[rank]
-                for fut in await cache.send(pending, producer)
-            ]
-            sent += len(futures)
-            # Faust's flush waits for its own producer's last rank; not for this connection's.
-            if futures and (producer is not None or i < len(ranks) - 1):
+        futures = [fut for cache, pending in by_rank[rank] for fut in cache.send(pending)]
+        sent += len(futures)
+        if futures and i < len(ranks) - 1:
+            try:
                 await asyncio.gather(*futures)
-        except BaseException:
-            # Not acknowledged: this rank and the later ones wait again (a newer write of a
-            # key wins), so a later flush, before a later commit, still sends them.
-            for later in ranks[i:]:
-                for cache, pending in by_rank[later]:
-                    cache.restore(pending)
-            raise
+            except BaseException:
+                # Not acknowledged: this rank and the later ones wait again (a newer write of
+                # a key wins), so a later flush, before a later commit, still sends them.
+                for later in ranks[i:]:
+                    for cache, pending in by_rank[later]:
+                        cache.restore(pending)
+                raise
     return sent

@@ -38,11 +38,6 @@ def install(app: App) -> None:
     _patch_faust()
 
 
-def waiting(app: App) -> frozenset[TP]:
-    """Stream partitions resumed by Faust that wait for a seek to their committed offsets."""
-    return frozenset(_UNSOUGHT.get(app, ()))
-
-
 @functools.cache
 def _patch_faust() -> None:
     from faust.transport.consumer import Consumer

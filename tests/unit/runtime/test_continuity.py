@@ -9,7 +9,7 @@ from typing import Any
 from faust.types import TP
 
 from streams.runtime import continuity as guards
-from streams.runtime.continuity import Continuity, filtered
+from streams.runtime.continuity import Continuity, FetchState, filtered
 
 A, B, LOG = TP("in", 0), TP("in", 1), TP("t-changelog", 0)
 
@@ -189,12 +189,10 @@ async def tail_run(
     async def seek(tp: TP, offset: int) -> None:
         seeks.append((tp, offset))
 
-    def fetch_state() -> tuple[dict[TP, int], object]:
-        return positions, next(epochs)
-
+    state = FetchState(positions=lambda: positions, epoch=lambda: next(epochs))
     out = [
         (tp, m.offset)
-        async for tp, m in filtered(batch(*records), continuity, seek, lambda *a: None, fetch_state)
+        async for tp, m in filtered(batch(*records), continuity, seek, lambda *a: None, state)
     ]
     return out, seeks
 
@@ -230,3 +228,25 @@ async def test_positions_at_the_next_offset_or_of_changelogs_need_nothing() -> N
     c.restart({A: 4, LOG: 0})
     _, seeks = await tail_run(c, {A: 4, LOG: 90, B: 7}, stops=1)  # B: never sought, unknown
     assert seeks == []
+
+
+async def test_positions_read_from_a_real_client_find_the_gaps_as_faust_partitions() -> None:
+    """client_positions reads aiokafka's partition states directly (its keys are aiokafka's
+    tuples): partitions without a position are left out, and a gap comes back as a Faust TP."""
+    from aiokafka.consumer.subscription_state import SubscriptionState
+    from aiokafka.structs import TopicPartition
+
+    subscription = SubscriptionState()
+    subscription.assign_from_user({TopicPartition("in", 0), TopicPartition("in", 1)})
+    subscription.seek(TopicPartition("in", 0), 12)  # "in"[1] has no position yet
+    consumer = SimpleNamespace(
+        _thread=SimpleNamespace(_consumer=SimpleNamespace(_subscription=subscription))
+    )
+    positions = guards.client_positions(consumer)
+    assert positions == {A: 12} and B not in positions
+    c = Continuity()
+    c.restart({A: 8, B: 0})
+    gaps = c.tail_gaps(positions, interrupted=True)
+    assert gaps == {A: 8} and all(type(tp) is TP for tp in gaps)
+    assert c.tail_gaps(positions, interrupted=True, skip={A}) == {}
+    assert guards.client_positions(SimpleNamespace()) == {}

@@ -21,6 +21,7 @@ class Metrics:
     unknown_fields: Counter
     processing_seconds: Histogram
     gc_full_pause_seconds: Histogram
+    event_loop_lag_seconds: Histogram
     event_time_lag_seconds: Histogram
     parked_status_events: Gauge
     created_path_drained_seconds: Gauge
@@ -109,6 +110,13 @@ class Metrics:
                 f"{p}gc_full_pause_seconds",
                 "Duration of each full (generation 2) garbage collection: the whole process"
                 " waits meanwhile.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            event_loop_lag_seconds=Histogram(
+                f"{p}event_loop_lag_seconds",
+                "How late the event loop ran a callback that was due (sampled every 0.1 s):"
+                " every output in flight waits as long.",
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),

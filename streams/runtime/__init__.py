@@ -10,7 +10,15 @@ from faust import App
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
-from streams.runtime import bulk_restore, codecs, continuity, gc_pauses, routing, seek_first
+from streams.runtime import (
+    bulk_restore,
+    codecs,
+    continuity,
+    gc_pauses,
+    loop_lag,
+    routing,
+    seek_first,
+)
 from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
     coalesce_fetches,
@@ -42,6 +50,7 @@ def install(
         bulk_restore.install(app, restore_from)
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
+    loop_lag.install(app, metrics.event_loop_lag_seconds)
     if fetch_coalesce_s > 0:
         coalesce_fetches(app, fetch_coalesce_s)
     return continuity.install(

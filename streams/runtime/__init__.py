@@ -13,6 +13,7 @@ from streams.metrics import Metrics
 from streams.runtime import (
     bulk_restore,
     codecs,
+    commit_on_revoke,
     continuity,
     gc_pauses,
     loop_lag,
@@ -46,6 +47,7 @@ def install(
     flush_before_commit()
     routing.install()
     seek_first.install(app)
+    commit_on_revoke.install(app)
     if restore_from is not None:
         bulk_restore.install(app, restore_from)
     setup_faust_metrics(app, registry)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 
-from streams.topics import CREATED
-from tests.faults.checker import read_all
+from streams.topics import CLASSIFIED, CREATED, DEADLETTER
+from tests.faults.checker import group_lag, read_all
 from tests.faults.run import FAULT_ENV, Run
 from tests.faults.verifier import VALID, plan
 from tests.integration import events as ev
@@ -119,3 +119,39 @@ def test_a_stalled_stream_fails_liveness_and_readiness(tmp_path: Path) -> None:
     finally:
         kafka.close()
         worker.stop(signal.SIGKILL)  # what the supervisor does; a stuck agent delays SIGTERM
+
+
+def test_a_join_commits_what_was_processed_and_replays_nothing(tmp_path: Path) -> None:
+    """With no periodic commit (every 10 min), only the commit at the revocation can keep a
+    second worker's join from processing again what the first one did. Faust forgot the
+    revoked partitions' acked offsets before committing (streams/runtime/commit_on_revoke.py):
+    without it the group's offsets stayed where they were and every output came again after the
+    join, and again at the next rebalance."""
+    env = {**FAULT_ENV, "BROKER_COMMIT_INTERVAL": "600"}
+    a = Worker(tmp_path, env_overrides=env).start(timeout=120)
+    kafka = Kafka(a)
+    try:
+        orders = [ev.created(f"RB-{i}", f"RBC-{i % 7}", f"{100 + i}.00") for i in range(40)]
+        for o in orders:
+            kafka.created(orjson.dumps(o), o["order"]["order_id"])
+        for i in range(3):  # bad records: dead letters, which carry their source position
+            kafka.created(b"{not json " + str(i).encode(), f"RB-bad-{i}")
+        kafka.read(CLASSIFIED, lambda rs: len(rs) >= len(orders))
+        kafka.read(DEADLETTER, lambda rs: len(rs) >= 3)
+        b = Worker(tmp_path, env_overrides=env, run_id=a.run_id, instance="b").start(timeout=120)
+        app_id = f"ot-{a.run_id}"
+        path = [a.topic(CREATED), f"{app_id}-orders-by-customer", f"{app_id}-orders-enriched"]
+
+        def committed() -> bool:
+            return not any(asyncio.run(group_lag(app_id, path)).values())
+
+        wait_for(committed, 60, "the group's offsets at the end of the created path", every=1)
+        classified = kafka.read(CLASSIFIED, lambda rs: len(rs) >= len(orders))
+        dead = kafka.read(DEADLETTER, lambda rs: len(rs) >= 3)
+        b.stop()
+    finally:
+        kafka.close()
+        a.stop()
+    ids = [orjson.loads(r.value)["event_id"] for r in classified]
+    assert sorted(ids) == sorted(o["event_id"] for o in orders)  # each exactly once
+    assert len(dead) == 3

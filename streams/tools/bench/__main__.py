@@ -136,7 +136,7 @@ def main(
             latency.append(lat)
             console.print(
                 f"latency {i + 1} {system:<11} at {lat.rate:.0f}/s: p50 {lat.p50_ms:.0f} ms,"
-                f" p99 {lat.p99_ms:.0f} ms (after 5 s {lat.p99_settled_ms:.0f} ms),"
+                f" p99 {lat.p99_ms:.0f} ms ({report.SETTLED} {lat.p99_settled_ms:.0f} ms),"
                 f" p99.9 {lat.p999_ms:.0f} ms ({lat.measured} events;"
                 f" p50 created {lat.p50_created_ms:.0f} ms, status {lat.p50_status_ms:.0f} ms;"
                 f" {lat.cores:.2f} cores)"

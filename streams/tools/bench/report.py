@@ -13,8 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.tools.bench.measure import median
-from streams.tools.bench.runs import LatencyRun, ThroughputRun
+from streams.tools.bench.runs import SETTLE_S, LatencyRun, ThroughputRun
 from streams.tools.bench.systems import SYSTEMS
+
+#: The column of the p99 without a run's first seconds (``runs.SETTLE_S``).
+SETTLED = f"p99 after {SETTLE_S:g} s"
 
 
 def machine() -> dict[str, Any]:
@@ -75,7 +78,7 @@ def render(result: dict[str, Any], console: Console) -> None:
         f" latency at {result['latency_rate']:.0f} events/s",
     )
     for col in ("system", "events/s drained", "classified/s", "CPU ms/event", "peak RSS MiB",
-                "produced/input", "p50 ms", "p99 ms", "p99 after 5 s", "p99.9 ms",
+                "produced/input", "p50 ms", "p99 ms", SETTLED, "p99.9 ms",
                 "cores"):  # fmt: skip
         table.add_column(col, justify="left" if col == "system" else "right")
     for system, row in summary.items():
@@ -94,8 +97,9 @@ def render(result: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     console.print(
-        "cores: CPU the system used while the latency run's inputs arrived; p99 after 5 s: of"
-        " the inputs sent after its first 5 s (a fresh worker's first seconds left out)"
+        "cores: CPU the system used while the latency run's inputs arrived;"
+        f" {SETTLED}: of the inputs sent after its first {SETTLE_S:g} s (a fresh worker's first"
+        " seconds left out)"
     )
     for name, key in (("throughput", "ratios"), ("CPU per event", "cpu_ratios")):
         pairs = ", ".join(f"{k} = {v:.2f}" for k, v in result[key].items())
@@ -142,7 +146,7 @@ def markdown(result: dict[str, Any]) -> str:
     """The table as Markdown, for the README."""
     rows = [
         "| system | events/s drained | classified/s | CPU ms/event | peak RSS MiB | produced/input"
-        " | p50 ms | p99 ms | p99 after 5 s | p99.9 ms | cores at latency rate |",
+        f" | p50 ms | p99 ms | {SETTLED} | p99.9 ms | cores at latency rate |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for system, r in result["median"].items():

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from streams.metrics import Metrics
 from streams.runtime import (
     bulk_restore,
+    changelog_pause,
     codecs,
     commit_on_revoke,
     continuity,
@@ -48,6 +49,7 @@ def install(
     routing.install()
     seek_first.install(app)
     commit_on_revoke.install(app)
+    changelog_pause.install(app)
     if restore_from is not None:
         bulk_restore.install(app, restore_from)
     setup_faust_metrics(app, registry)

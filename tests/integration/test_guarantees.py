@@ -146,6 +146,10 @@ def test_a_join_commits_what_was_processed_and_replays_nothing(tmp_path: Path) -
             return not any(asyncio.run(group_lag(app_id, path)).values())
 
         wait_for(committed, 60, "the group's offsets at the end of the created path", every=1)
+        # Each generation's recovery ends with the changelogs paused at the client
+        # (streams/runtime/changelog_pause.py), and the next one still reads them: b recovered.
+        wait_for(lambda: len(changelogs_paused(a)) >= 2, 30, "a's second recovery", every=0.5)
+        assert all(n > 0 for n in changelogs_paused(a) + changelogs_paused(b)), a.tail()
         classified = kafka.read(CLASSIFIED, lambda rs: len(rs) >= len(orders))
         dead = kafka.read(DEADLETTER, lambda rs: len(rs) >= 3)
         b.stop()
@@ -155,3 +159,9 @@ def test_a_join_commits_what_was_processed_and_replays_nothing(tmp_path: Path) -
     ids = [orjson.loads(r.value)["event_id"] for r in classified]
     assert sorted(ids) == sorted(o["event_id"] for o in orders)  # each exactly once
     assert len(dead) == 3
+
+
+def changelogs_paused(worker: Worker) -> list[int]:
+    """How many changelog partitions each of the worker's recoveries paused (its log)."""
+    found = re.findall(r"recovery done: (\d+) changelog partitions", worker.log_path.read_text())
+    return [int(n) for n in found]

@@ -19,11 +19,13 @@ from __future__ import annotations
 import functools
 import logging
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import TopicPartition
 from faust import App
 from faust.tables.recovery import Recovery
+from faust.types import TP
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,9 @@ def _patch_faust() -> None:
         app = self.app
         if app in _APPS and app.consumer_generation_id == generation_id:
             try:
-                paused = await pause_changelogs(app, generation_id)
+                # Standby partitions (none by default) are read on: they follow the others.
+                actives = self.active_tps - self.standby_tps
+                paused = await pause_changelogs(app, actives, generation_id)
                 log.info("recovery done: %d changelog partitions no longer fetched", paused)
             except Exception:  # they are fetched and never consumed, as without this
                 log.warning("pausing the changelog partitions failed", exc_info=True)
@@ -53,19 +57,14 @@ def _patch_faust() -> None:
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
 
 
-async def pause_changelogs(app: App, generation: int) -> int:
-    """Pause the assigned changelog partitions at the client; how many it paused."""
-    changelogs = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
-    tps = [
-        TopicPartition(tp.topic, tp.partition)
-        for tp in app.consumer.assignment()
-        if tp.topic in changelogs
-    ]
-    if not tps:
+async def pause_changelogs(app: App, tps: Iterable[TP], generation: int) -> int:
+    """Pause the changelog partitions ``tps`` at the client; how many it paused."""
+    parts = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+    if not parts:
         return 0
     thread = app.consumer._thread  # type: ignore[attr-defined]
     client = thread._ensure_consumer()
-    paused: int = await thread.call_thread(_pause_in_generation, client, tps, generation)
+    paused: int = await thread.call_thread(_pause_in_generation, client, parts, generation)
     return paused
 
 

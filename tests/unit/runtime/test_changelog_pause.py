@@ -48,8 +48,8 @@ async def test_no_assignment_pauses_nothing() -> None:
     assert changelog_pause._pause_in_generation(c, [ORDERS], 7) == 0
 
 
-async def test_only_the_tables_changelogs_are_paused_through_the_consumer_thread() -> None:
-    """The app's tables name the changelogs; stream partitions stay fetched."""
+async def test_the_partitions_are_paused_in_the_consumer_thread() -> None:
+    """aiokafka's client belongs to Faust's consumer thread: the pause runs there."""
     c = client(7, ORDERS, WINDOWS, INPUT)
     calls: list[object] = []
 
@@ -57,17 +57,12 @@ async def test_only_the_tables_changelogs_are_paused_through_the_consumer_thread
         calls.append(fun)
         return fun(*args)
 
-    def table(name: str) -> SimpleNamespace:
-        return SimpleNamespace(changelog_topic=SimpleNamespace(get_topic_name=lambda: name))
-
     app = SimpleNamespace(
-        tables={"orders": table("orders-changelog"), "windows": table("windows-changelog")},
         consumer=SimpleNamespace(
-            assignment=lambda: {TP(tp.topic, tp.partition) for tp in (ORDERS, WINDOWS, INPUT)},
-            _thread=SimpleNamespace(_ensure_consumer=lambda: c, call_thread=call_thread),
+            _thread=SimpleNamespace(_ensure_consumer=lambda: c, call_thread=call_thread)
         ),
     )
-    assert await changelog_pause.pause_changelogs(app, 7) == 2  # type: ignore[arg-type]
+    tps = [TP(tp.topic, tp.partition) for tp in (ORDERS, WINDOWS)]
+    assert await changelog_pause.pause_changelogs(app, tps, 7) == 2  # type: ignore[arg-type]
     assert paused(c) == {ORDERS, WINDOWS} and calls == [changelog_pause._pause_in_generation]
-    app.tables = {}
-    assert await changelog_pause.pause_changelogs(app, 7) == 0  # type: ignore[arg-type]
+    assert await changelog_pause.pause_changelogs(app, [], 7) == 0  # type: ignore[arg-type]

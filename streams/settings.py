@@ -100,13 +100,14 @@ class Settings(BaseSettings):
         " `group.min.session.timeout.ms` is 6 s)",
     )
     fetch_coalesce_ms: float = Field(
-        default=0.0,
+        default=5.0,
         ge=0.0,
         le=100.0,
-        description="after a fetch round that brought records, wait this long before the next"
-        " one, so one round carries what several would at live rates (fewer rounds over every"
-        " partition the worker reads; each hop waits at most this much longer while records"
-        " keep coming; 0: fetch again at once, docs/performance.md)",
+        description="after a fetch round that brought records for a few of its partitions (live"
+        " rates), wait this long before the next one, so one round carries what several would"
+        " (fewer rounds over every partition the worker reads; each hop waits at most this much"
+        " longer while records keep coming; a backlog's full rounds do not wait; 0: fetch again"
+        " at once, docs/performance.md)",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="worker log level"

@@ -85,11 +85,24 @@ async def _proc_fetch_request(self: Fetcher, assignment: Any, node_id: int, requ
         last: dict[int, float] = self.__dict__.setdefault("_ordertriage_last_data", {})
         if (wait := last.get(node_id, 0.0) + delay - time.monotonic()) > 0:
             await asyncio.sleep(wait)
+        started = time.monotonic()
         got: bool = await _aiokafka_proc_fetch_request(self, assignment, node_id, request)
-        if got:
+        if got and not _backlog_round(self, request, started):
             last[node_id] = time.monotonic()
+        else:
+            last.pop(node_id, None)
         return got
     return bool(await _aiokafka_proc_fetch_request(self, assignment, node_id, request))
+
+
+def _backlog_round(fetcher: Fetcher, request: Any, started: float) -> bool:
+    """Records came back for at least a quarter of the partitions asked: a backlog, where
+    every round is full anyway and waiting would only slow the drain; live, a round brings
+    records for one or two of the ~100 partitions a worker asks for."""
+    asked = sum(len(partitions) for _, partitions in getattr(request, "topics", ()))
+    results = getattr(fetcher, "_records", {}).values()
+    fresh = sum(1 for result in results if getattr(result, "_created", 0.0) >= started)
+    return asked > 0 and fresh * 4 >= asked
 
 
 _faust_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
@@ -104,7 +117,8 @@ def coalesce_fetches(app: App, seconds: float) -> None:
     the consumer thread, which shares the GIL with the agents) to deliver one or two records.
     Waiting a few milliseconds after a round that brought data lets one round carry what
     several would; an idle worker's fetch still waits at the broker as before, and a hop
-    waits at most ``seconds`` longer, only while records keep coming (docs/performance.md).
+    waits at most ``seconds`` longer, only while records keep coming; a round that brought
+    records for many of its partitions (a backlog) is followed at once (docs/performance.md).
     """
     _COALESCE[app] = seconds
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]

@@ -99,6 +99,39 @@ async def test_a_fetch_after_one_that_brought_records_waits_the_coalescing_delay
     assert sent[1] - sent[0] < 0.2
 
 
+async def test_a_round_that_brought_records_for_many_partitions_is_followed_at_once(
+    monkeypatch: Any,
+) -> None:
+    """A backlog fills every round: the delay is only for live rounds of a few records."""
+    import time
+    from types import SimpleNamespace
+
+    from aiokafka.consumer.fetcher import Fetcher
+
+    sent: list[float] = []
+    fetcher = Fetcher.__new__(Fetcher)
+    fetcher._records = {}
+    setattr(fetcher, faust_tuning._ATTR, 0.2)
+    asked = SimpleNamespace(topics=[("in", [(p, 0, 1024) for p in range(8)])])
+
+    def brings(partitions: int) -> Any:
+        async def fetch(self: object, assignment: object, node: int, request: object) -> bool:
+            sent.append(time.monotonic())
+            for p in range(partitions):  # results as aiokafka keeps them, stamped on arrival
+                fetcher._records[("in", p)] = SimpleNamespace(_created=time.monotonic())
+            return partitions > 0
+
+        return fetch
+
+    monkeypatch.setattr(faust_tuning, "_aiokafka_proc_fetch_request", brings(1))  # 1 of 8
+    await faust_tuning._proc_fetch_request(fetcher, None, 1, asked)
+    monkeypatch.setattr(faust_tuning, "_aiokafka_proc_fetch_request", brings(6))  # 6 of 8
+    await faust_tuning._proc_fetch_request(fetcher, None, 1, asked)
+    await faust_tuning._proc_fetch_request(fetcher, None, 1, asked)
+    assert sent[1] - sent[0] >= 0.2  # after a live round: held back
+    assert sent[2] - sent[1] < 0.2  # after a backlog round: at once
+
+
 def test_the_coalescing_hook_still_fits_faust_and_aiokafka() -> None:
     import inspect
 

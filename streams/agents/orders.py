@@ -105,6 +105,10 @@ class OrderBook:
             # apply again whichever the order does not hold (the rest are seen as replays).
             self.w.metrics.replayed_events.labels(topic=self.enriched).inc()
             await self.outputs.resend_last(existing, created.event_id, previous_status=None)
+            # The first pass also applied the parked changes, the last of whose outputs may
+            # not have left either (its own input was committed when it was parked).
+            if (last := self.parking.applied_last(order_id, existing)) is not None:
+                await self.outputs.resend_last(existing, last.event_id, last.from_status)
             await self.parking.catch_up(order_id, partition, self.enriched, offset)
             return
         if existing is not None:  # another created event for an order that exists

@@ -135,6 +135,17 @@ class Parking:
         await self.replay(parked)
         return True
 
+    def applied_last(self, order_id: str, state: OrderState) -> StatusChanged | None:
+        """The parked change ``state`` applied last, if there is one (still parked: the
+        creation that applied it is not committed yet, so its outputs may not have left)."""
+        parked = self.w.tables.parked.get(order_id)
+        last = state.classification.event_id
+        for entry in parked.events if parked is not None else ():
+            change = StatusChanged.model_validate_json(entry.raw)
+            if change.event_id == last:
+                return change
+        return None
+
     async def replay(self, parked: ParkedStatuses) -> None:
         """Apply status changes that waited for their order, in event-time order.
 

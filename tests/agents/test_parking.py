@@ -90,6 +90,35 @@ async def test_parked_changes_whose_writes_a_crash_lost_are_applied_again(
     assert statuses[-3:] == ["confirmed", "processing", "shipped"]
 
 
+async def test_the_replayed_creation_resends_what_its_last_parked_change_sent(
+    outputs: Outputs,
+) -> None:
+    """The creation applied its parked changes, and the crash kept every write but the last
+    change's classified record (seen in a kill -9 run: the order was ``completed`` in its
+    table, its classified records stopped at ``delivered``). The parked changes' own inputs
+    were committed when they were parked, so only the creation's replay can send it again."""
+    changes = (
+        status("SO-1", "new", "confirmed", minutes=1),
+        status("SO-1", "confirmed", "processing", minutes=2),
+    )
+    order = wire(enriched("SO-1"), "enriched_order")
+    async with ORDER_BOOK.test_context() as agent:
+        for change in changes:
+            await deliver(agent, dumps(change), topic=STATUS, key=b"SO-1")
+        created_at = await deliver(agent, order, topic=ENRICHED, key=b"SO-1")
+        first: list[ClassifiedOrder] = outputs.values("classified")
+        notified = outputs.values("notifications")
+        await deliver(agent, order, topic=ENRICHED, key=b"SO-1", offset=created_at.offset)
+
+    assert [r.status.value for r in first] == ["new", "confirmed", "processing"]
+    again: list[ClassifiedOrder] = outputs.values("classified")[len(first) :]
+    assert again == [first[-1]]  # the same record: the same event id, the same classification
+    assert outputs.values("notifications")[len(notified) :] == [
+        n for n in notified if n.cause_event_id == first[-1].event_id
+    ]
+    assert outputs.kwargs("deadletter") == []
+
+
 async def test_a_parked_change_dead_lettered_on_arrival_is_not_taken_for_lost(
     outputs: Outputs,
 ) -> None:

@@ -8,6 +8,7 @@ The scenarios are in ``tests.faults.scenarios``, a run and its supervisor in
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import signal
@@ -16,9 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from streams.tools.bench.kafka import delete_topics_with
 from tests.faults.run import Run, restart_broker
 from tests.faults.scenarios import BROKER, QUICK, SCENARIOS
 from tests.faults.verifier import Report
+from tests.integration.harness import bootstrap
 
 
 def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
@@ -44,9 +47,19 @@ def run_scenario(name: str, seed: int, **kwargs: object) -> tuple[Run, Report]:
         for w in run.workers:
             w.stop(signal.SIGKILL)
         run._sampling = False
-    if report.ok:
+    if report.ok:  # a failed run keeps its logs and topics, to be read again
         shutil.rmtree(tmp, ignore_errors=True)
+        if run.workers:
+            forget_topics(run.workers[0].run_id)
     return run, report
+
+
+def forget_topics(run_id: str) -> None:
+    """Delete a passed run's topics: a broker holding every run's makes later runs slower."""
+    try:
+        asyncio.run(delete_topics_with(bootstrap(), run_id))
+    except Exception as exc:  # the broker may be down after an outage scenario: keep them
+        print(f"topics of run {run_id} kept: {exc!r}", file=sys.stderr)
 
 
 def table(rows: list[tuple[str, Run, Report]]) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from aiokafka.errors import KafkaError
 
 from streams.topics import CLASSIFIED
 from tests.faults.checker import check, group_lag, missing_dead_letters
@@ -139,7 +140,13 @@ class Run:
             for w in self.workers:
                 if w.proc is not None:
                     self.supervise(w)
-            lag = asyncio.run(group_lag(app_id, topics + internal))
+            try:
+                lag = asyncio.run(group_lag(app_id, topics + internal))
+            except KafkaError as exc:  # e.g. the coordinator still loading after an outage
+                if not exc.retriable:
+                    raise
+                waiting[:] = [f"the broker: {exc!r}"]
+                return False
             waiting[:] = [f"lag {n} on {t}" for t, n in lag.items() if n]
             if not waiting:
                 waiting[:] = missing_dead_letters(self.inputs.sent, prefix)

@@ -109,6 +109,15 @@ class Settings(BaseSettings):
         " longer while records keep coming; a backlog's full rounds do not wait; 0: fetch again"
         " at once, docs/performance.md)",
     )
+    backlog_linger_ms: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=100.0,
+        description="while the worker reads a backlog (a fetch round read its partitions 1000"
+        " or more records from their ends), new producer batches wait this long for more"
+        " records, so one produce request carries more; the next live round sets it back to 0,"
+        " so live hops do not wait (0: never, docs/performance.md)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="worker log level"
     )

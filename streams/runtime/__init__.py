@@ -23,9 +23,9 @@ from streams.runtime import (
 )
 from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
-    coalesce_fetches,
     flush_before_commit,
     no_startup_spinner,
+    tune_fetch_rounds,
 )
 
 
@@ -36,6 +36,7 @@ def install(
     *,
     gc_freeze: bool = True,
     fetch_coalesce_s: float = 0.0,
+    backlog_linger_s: float = 0.0,
     restore_from: str | None = None,
 ) -> continuity.Continuity:
     """Apply every adaptation to ``app``; returns the input-continuity bookkeeping.
@@ -55,8 +56,7 @@ def install(
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     loop_lag.install(app, metrics.event_loop_lag_seconds)
-    if fetch_coalesce_s > 0:
-        coalesce_fetches(app, fetch_coalesce_s)
+    tune_fetch_rounds(app, coalesce_s=fetch_coalesce_s, backlog_linger_s=backlog_linger_s)
     return continuity.install(
         app,
         lambda tp, missing, seen: metrics.refetched_offsets.labels(topic=tp.topic).inc(

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -60,39 +61,64 @@ def flush_before_commit() -> None:
     ProducerBuffer.flush = _flush_everything  # type: ignore[method-assign]
 
 
-#: Per app: seconds a worker consumer's next fetch waits after one that brought records.
-_COALESCE: weakref.WeakKeyDictionary[App, float] = weakref.WeakKeyDictionary()
-_ATTR = "_ordertriage_coalesce_s"
+@dataclass
+class _Rounds:
+    """What a worker consumer's fetcher does around each fetch round (one per app)."""
+
+    #: Seconds the next fetch waits after a live round that brought records.
+    coalesce_s: float = 0.0
+    #: Seconds the producer's new batches wait for more records while the rounds are full.
+    backlog_linger_s: float = 0.0
+    #: The producer whose linger follows the rounds (set on the first round).
+    accumulator: Any = None
+
+    def after(self, app: App, backlog: bool) -> None:
+        """Called in the consumer's thread after every round (an empty one is not a backlog)."""
+        if self.accumulator is None:
+            producer = getattr(app.producer, "_producer", None)
+            self.accumulator = getattr(producer, "_message_accumulator", None)
+            if self.accumulator is None:
+                return
+        # Read when a batch is created; a plain attribute, so the event loop sees either value.
+        self.accumulator._linger_time = self.backlog_linger_s if backlog else 0.0
+
+
+_ROUNDS: weakref.WeakKeyDictionary[App, _Rounds] = weakref.WeakKeyDictionary()
+_ATTR = "_ordertriage_rounds"
 
 
 def _create_worker_consumer(self: Any, transport: Any) -> AIOKafkaConsumer:
     consumer: AIOKafkaConsumer = _faust_create_worker_consumer(self, transport)
-    delay = _COALESCE.get(self.app, 0.0)
-    if delay > 0:
-        start = consumer.start
+    rounds = _ROUNDS.get(self.app)
+    if rounds is not None:
+        start, app = consumer.start, self.app
 
-        async def start_then_coalesce() -> None:
+        async def start_then_tune() -> None:
             await start()
-            setattr(consumer._fetcher, _ATTR, delay)
+            setattr(consumer._fetcher, _ATTR, (app, rounds))
 
-        consumer.start = start_then_coalesce  # type: ignore[method-assign]
+        consumer.start = start_then_tune  # type: ignore[method-assign]
     return consumer
 
 
 async def _proc_fetch_request(self: Fetcher, assignment: Any, node_id: int, request: Any) -> bool:
-    delay: float = getattr(self, _ATTR, 0.0)
-    if delay > 0:
-        last: dict[int, float] = self.__dict__.setdefault("_ordertriage_last_data", {})
-        if (wait := last.get(node_id, 0.0) + delay - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
-        started = time.monotonic()
-        got: bool = await _aiokafka_proc_fetch_request(self, assignment, node_id, request)
-        if got and not _backlog_round(self, request, started):
-            last[node_id] = time.monotonic()
-        else:
-            last.pop(node_id, None)
-        return got
-    return bool(await _aiokafka_proc_fetch_request(self, assignment, node_id, request))
+    tuned: tuple[App, _Rounds] | None = getattr(self, _ATTR, None)
+    if tuned is None:
+        return bool(await _aiokafka_proc_fetch_request(self, assignment, node_id, request))
+    app, rounds = tuned
+    last: dict[int, float] = self.__dict__.setdefault("_ordertriage_last_data", {})
+    if (wait := last.get(node_id, 0.0) + rounds.coalesce_s - time.monotonic()) > 0:
+        await asyncio.sleep(wait)
+    started = time.monotonic()
+    got: bool = await _aiokafka_proc_fetch_request(self, assignment, node_id, request)
+    backlog = got and _backlog_round(self, request, started)
+    if got and not backlog and rounds.coalesce_s > 0:
+        last[node_id] = time.monotonic()
+    else:
+        last.pop(node_id, None)
+    if rounds.backlog_linger_s > 0:
+        rounds.after(app, got and _records_behind(self, started) >= BACKLOG_RECORDS)
+    return got
 
 
 def _backlog_round(fetcher: Fetcher, request: Any, started: float) -> bool:
@@ -105,21 +131,48 @@ def _backlog_round(fetcher: Fetcher, request: Any, started: float) -> bool:
     return asked > 0 and fresh * 4 >= asked
 
 
+#: Records behind, summed over a round's partitions, from which the producer lingers: live,
+#: a round reads a few records at the ends of their partitions; a backlog's, thousands.
+BACKLOG_RECORDS = 1000
+
+
+def _records_behind(fetcher: Fetcher, started: float) -> int:
+    """How far the round's partitions were from their ends where it read them (records)."""
+    behind = 0
+    for result in getattr(fetcher, "_records", {}).values():
+        if getattr(result, "_created", 0.0) < started:
+            continue
+        state = result._assignment.state_value(result._topic_partition)
+        if state is not None and state.highwater is not None:
+            behind += state.highwater - result._partition_records.next_fetch_offset
+    return behind
+
+
 _faust_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _aiokafka_proc_fetch_request = Fetcher._proc_fetch_request
 
 
-def coalesce_fetches(app: App, seconds: float) -> None:
-    """After a fetch that brought records, send the next one ``seconds`` later, not at once.
+def tune_fetch_rounds(app: App, *, coalesce_s: float = 0.0, backlog_linger_s: float = 0.0) -> None:
+    """Coalesce live fetch rounds, and let the producer batch while the rounds are a backlog.
 
-    At live rates the broker answers a worker's fetch as soon as one record arrives on any of
-    the ~150 partitions it reads, and every round encodes, decodes and walks all of them (in
-    the consumer thread, which shares the GIL with the agents) to deliver one or two records.
-    Waiting a few milliseconds after a round that brought data lets one round carry what
-    several would; an idle worker's fetch still waits at the broker as before, and a hop
-    waits at most ``seconds`` longer, only while records keep coming; a round that brought
-    records for many of its partitions (a backlog) is followed at once (docs/performance.md).
+    ``coalesce_s``: after a fetch that brought records, send the next one ``coalesce_s`` later,
+    not at once. At live rates the broker answers a worker's fetch as soon as one record
+    arrives on any of the ~150 partitions it reads, and every round encodes, decodes and walks
+    all of them (in the consumer thread, which shares the GIL with the agents) to deliver one
+    or two records. Waiting a few milliseconds after a round that brought data lets one round
+    carry what several would; an idle worker's fetch still waits at the broker as before, and
+    a hop waits at most ``coalesce_s`` longer, only while records keep coming; a round that
+    brought records for many of its partitions (a backlog) is followed at once.
+
+    ``backlog_linger_s``: while the fetch rounds read far from their partitions' ends (at least
+    ``BACKLOG_RECORDS`` behind: a backlog), new producer batches wait this long for more
+    records (Faust's ``producer_linger``, but only then): the sender otherwise sends a produce
+    request whenever the last one is answered, ~4 records each, and encodes, sends and settles
+    each request on the event loop. Live rounds set it back to 0, so a notification's hops do
+    not wait (docs/performance.md).
     """
-    _COALESCE[app] = seconds
+    if coalesce_s <= 0 and backlog_linger_s <= 0:
+        return
+    _ROUNDS[app] = _Rounds(coalesce_s, backlog_linger_s)
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Fetcher._proc_fetch_request = _proc_fetch_request  # type: ignore[method-assign]

@@ -83,7 +83,8 @@ async def test_a_fetch_after_one_that_brought_records_waits_the_coalescing_delay
 
     monkeypatch.setattr(faust_tuning, "_aiokafka_proc_fetch_request", aiokafka_fetch)
     fetcher = Fetcher.__new__(Fetcher)  # only its attributes are used
-    setattr(fetcher, faust_tuning._ATTR, 0.2)
+    fetcher._records = {}
+    setattr(fetcher, faust_tuning._ATTR, (None, faust_tuning._Rounds(coalesce_s=0.2)))
     for _ in range(5):
         await faust_tuning._proc_fetch_request(fetcher, None, 1, None)
     gaps = [b - a for a, b in itertools.pairwise(sent)]
@@ -111,7 +112,7 @@ async def test_a_round_that_brought_records_for_many_partitions_is_followed_at_o
     sent: list[float] = []
     fetcher = Fetcher.__new__(Fetcher)
     fetcher._records = {}
-    setattr(fetcher, faust_tuning._ATTR, 0.2)
+    setattr(fetcher, faust_tuning._ATTR, (None, faust_tuning._Rounds(coalesce_s=0.2)))
     asked = SimpleNamespace(topics=[("in", [(p, 0, 1024) for p in range(8)])])
 
     def brings(partitions: int) -> Any:
@@ -130,6 +131,62 @@ async def test_a_round_that_brought_records_for_many_partitions_is_followed_at_o
     await faust_tuning._proc_fetch_request(fetcher, None, 1, asked)
     assert sent[1] - sent[0] >= 0.2  # after a live round: held back
     assert sent[2] - sent[1] < 0.2  # after a backlog round: at once
+
+
+async def test_the_producer_lingers_only_while_the_rounds_are_a_backlog(monkeypatch: Any) -> None:
+    """Rounds that read far from their partitions' ends (a backlog) let new producer batches
+    wait for more records; a live round or an empty one sets the linger back to 0 before its
+    records reach the agents."""
+    import time
+    from types import SimpleNamespace
+
+    from aiokafka.consumer.fetcher import Fetcher
+    from aiokafka.producer.message_accumulator import MessageAccumulator
+
+    accumulator = MessageAccumulator.__new__(MessageAccumulator)
+    accumulator._linger_time = 0.0
+    app = SimpleNamespace(producer=SimpleNamespace(_producer=SimpleNamespace(
+        _message_accumulator=accumulator
+    )))  # fmt: skip
+    fetcher = Fetcher.__new__(Fetcher)
+    fetcher._records = {}
+    setattr(fetcher, faust_tuning._ATTR, (app, faust_tuning._Rounds(backlog_linger_s=0.005)))
+    states: dict[tuple[str, int], Any] = {}
+    assignment = SimpleNamespace(state_value=states.get)
+
+    async def round_reading(behind: list[int]) -> float:
+        """A round that read each of len(behind) partitions that many records from its end."""
+
+        async def fetch(self: object, assignment_: object, node: int, request: object) -> bool:
+            for p, n in enumerate(behind):  # as aiokafka keeps them, stamped on arrival
+                states[("in", p)] = SimpleNamespace(highwater=1000 + n)
+                fetcher._records[("in", p)] = SimpleNamespace(
+                    _created=time.monotonic(),
+                    _topic_partition=("in", p),
+                    _assignment=assignment,
+                    _partition_records=SimpleNamespace(next_fetch_offset=1000),
+                )
+            return bool(behind)
+
+        monkeypatch.setattr(faust_tuning, "_aiokafka_proc_fetch_request", fetch)
+        await faust_tuning._proc_fetch_request(fetcher, None, 1, None)
+        return float(accumulator._linger_time)
+
+    backlog, live = [150, 150], [3, 1]  # 300 and 4 records behind
+    lingers = [await round_reading(r) for r in (backlog, backlog, live, backlog, [])]
+    assert lingers == [0.005, 0.005, 0.0, 0.005, 0.0]
+    assert faust_tuning.BACKLOG_RECORDS <= 300
+
+
+def test_the_linger_hook_still_fits_aiokafka() -> None:
+    import inspect
+
+    from aiokafka.producer.message_accumulator import MessageAccumulator
+
+    # A batch takes the accumulator's linger when it is created.
+    assert "MessageBatch(tp, builder, self._batch_ttl, self._linger_time)" in inspect.getsource(
+        MessageAccumulator
+    )
 
 
 def test_the_coalescing_hook_still_fits_faust_and_aiokafka() -> None:

@@ -172,10 +172,11 @@ async def test_the_producer_lingers_only_while_the_rounds_are_a_backlog(monkeypa
         await faust_tuning._proc_fetch_request(fetcher, None, 1, None)
         return float(accumulator._linger_time)
 
-    backlog, live = [150, 150], [3, 1]  # 300 and 4 records behind
+    half = faust_tuning.BACKLOG_RECORDS // 2
+    backlog, live = [half, half + 1], [3, 1]  # just enough records behind, and 4
     lingers = [await round_reading(r) for r in (backlog, backlog, live, backlog, [])]
     assert lingers == [0.005, 0.005, 0.0, 0.005, 0.0]
-    assert faust_tuning.BACKLOG_RECORDS <= 300
+    assert await round_reading([half, half - 1]) == 0.0  # one record short
 
 
 def test_the_linger_hook_still_fits_aiokafka() -> None:

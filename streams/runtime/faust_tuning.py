@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from faust import App
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
@@ -140,7 +140,8 @@ def _records_behind(fetcher: Fetcher, started: float) -> int:
     """How far the round's partitions were from their ends where it read them (records)."""
     behind = 0
     for result in getattr(fetcher, "_records", {}).values():
-        if getattr(result, "_created", 0.0) < started:
+        # A partition's fetch error (``FetchError``: no records, raised to the consumer) too.
+        if not isinstance(result, FetchResult) or result._created < started:
             continue
         state = result._assignment.state_value(result._topic_partition)
         if state is not None and state.highwater is not None:

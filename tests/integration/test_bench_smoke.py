@@ -40,6 +40,12 @@ def test_bench_smoke_measures_all_three_systems_and_their_outputs_agree(tmp_path
     # The table is printed with every system.
     for system in ("ceiling", "ordertriage", "peer"):
         assert system in proc.stdout
-    # ... and each of issue 17's targets, judged.
+    # Ordertriage alone at 80% of its drained rate, near its limit.
+    high = result["high_load"]
+    assert high["share"] == 0.8
+    assert abs(high["rate"] - 0.8 * result["median"]["ordertriage"]["events_per_s"]) <= 0.1
+    assert all(math.isfinite(high[f]) and high[f] >= 0 for f in ("p50_ms", "p99_ms", "cores"))
+    # ... and each of issue 17's targets, judged: half load and near the limit.
     judged = [line for line in proc.stdout.splitlines() if line.startswith("target ")]
-    assert len(judged) == 5 and all(line.endswith("met") for line in judged), judged
+    assert len(judged) == 7 and all(line.endswith("met") for line in judged), judged
+    assert len([line for line in judged if "near the limit" in line]) == 2, judged

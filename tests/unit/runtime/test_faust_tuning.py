@@ -136,11 +136,11 @@ async def test_a_round_that_brought_records_for_many_partitions_is_followed_at_o
 async def test_the_producer_lingers_only_while_the_rounds_are_a_backlog(monkeypatch: Any) -> None:
     """Rounds that read far from their partitions' ends (a backlog) let new producer batches
     wait for more records; a live round or an empty one sets the linger back to 0 before its
-    records reach the agents."""
-    import time
+    records reach the agents. A partition's fetch error among the results counts for
+    nothing (it once stopped the fetch loop: test_pipeline_with_least_privilege)."""
     from types import SimpleNamespace
 
-    from aiokafka.consumer.fetcher import Fetcher
+    from aiokafka.consumer.fetcher import Fetcher, FetchError, FetchResult
     from aiokafka.producer.message_accumulator import MessageAccumulator
 
     accumulator = MessageAccumulator.__new__(MessageAccumulator)
@@ -160,12 +160,14 @@ async def test_the_producer_lingers_only_while_the_rounds_are_a_backlog(monkeypa
         async def fetch(self: object, assignment_: object, node: int, request: object) -> bool:
             for p, n in enumerate(behind):  # as aiokafka keeps them, stamped on arrival
                 states[("in", p)] = SimpleNamespace(highwater=1000 + n)
-                fetcher._records[("in", p)] = SimpleNamespace(
-                    _created=time.monotonic(),
-                    _topic_partition=("in", p),
-                    _assignment=assignment,
-                    _partition_records=SimpleNamespace(next_fetch_offset=1000),
+                fetcher._records[("in", p)] = FetchResult(
+                    ("in", p),
+                    assignment=assignment,
+                    partition_records=SimpleNamespace(next_fetch_offset=1000),
+                    backoff=0.1,
                 )
+            # A partition whose fetch failed (refused by an ACL, say): no records to count.
+            fetcher._records[("in", 99)] = FetchError(error=RuntimeError("refused"), backoff=0.1)
             return bool(behind)
 
         monkeypatch.setattr(faust_tuning, "_aiokafka_proc_fetch_request", fetch)

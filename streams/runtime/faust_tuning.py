@@ -111,8 +111,7 @@ async def _proc_fetch_request(self: Fetcher, assignment: Any, node_id: int, requ
         await asyncio.sleep(wait)
     started = time.monotonic()
     got: bool = await _aiokafka_proc_fetch_request(self, assignment, node_id, request)
-    backlog = got and _backlog_round(self, request, started)
-    if got and not backlog and rounds.coalesce_s > 0:
+    if rounds.coalesce_s > 0 and got and not _backlog_round(self, request, started):
         last[node_id] = time.monotonic()
     else:
         last.pop(node_id, None)

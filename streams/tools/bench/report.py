@@ -53,13 +53,20 @@ def summarize(
             "cpu_ms_per_event": median([r.cpu_ms_per_event for r in tr]),
             "peak_rss_mib": median([r.peak_rss_mib for r in tr]),
             "produced_per_input": median([r.produced_per_input for r in tr]),
-            "p50_ms": median([r.p50_ms for r in lr]),
-            "p99_ms": median([r.p99_ms for r in lr]),
-            "p99_settled_ms": median([r.p99_settled_ms for r in lr]),
-            "p999_ms": median([r.p999_ms for r in lr]),
-            "cores_at_latency_rate": median([r.cores for r in lr]),
+            **latency_medians(lr, cores="cores_at_latency_rate"),
         }
     return out
+
+
+def latency_medians(runs: list[LatencyRun], *, cores: str) -> dict[str, float]:
+    """The latency figures of ``runs``, medians (the cores figure under the name ``cores``)."""
+    return {
+        "p50_ms": median([r.p50_ms for r in runs]),
+        "p99_ms": median([r.p99_ms for r in runs]),
+        "p99_settled_ms": median([r.p99_settled_ms for r in runs]),
+        "p999_ms": median([r.p999_ms for r in runs]),
+        cores: median([r.cores for r in runs]),
+    }
 
 
 def ratios(summary: dict[str, dict[str, float]], figure: str = "events_per_s") -> dict[str, float]:
@@ -102,12 +109,7 @@ def render(result: dict[str, Any], console: Console) -> None:
         " seconds left out)"
     )
     if high := result.get("high_load"):
-        console.print(
-            f"ordertriage at {high['share']:.0%} of its drained rate ({high['rate']:.0f} events/s):"
-            f" p50 {high['p50_ms']:.0f} ms, p99 {high['p99_ms']:.0f} ms ({SETTLED}"
-            f" {high['p99_settled_ms']:.0f} ms), p99.9 {high['p999_ms']:.0f} ms,"
-            f" {high['cores']:.2f} cores"
-        )
+        console.print(near_limit_line(high))
     for name, key in (("throughput", "ratios"), ("CPU per event", "cpu_ratios")):
         pairs = ", ".join(f"{k} = {v:.2f}" for k, v in result[key].items())
         console.print(f"{name} ratios: {pairs}")
@@ -171,12 +173,7 @@ def markdown(result: dict[str, Any]) -> str:
             f" | {r.get('cores_at_latency_rate', float('nan')):.2f} |"
         )
     if high := result.get("high_load"):
-        rows.append(
-            f"\nordertriage at {high['share']:.0%} of its drained rate ({high['rate']:.0f}"
-            f" events/s): p50 {high['p50_ms']:.0f} ms, p99 {high['p99_ms']:.0f} ms,"
-            f" {SETTLED} {high['p99_settled_ms']:.0f} ms, p99.9 {high['p999_ms']:.0f} ms,"
-            f" {high['cores']:.2f} cores"
-        )
+        rows.append("\n" + near_limit_line(high))
     return "\n".join(rows) + "\n"
 
 
@@ -187,12 +184,17 @@ def near_limit(share: float, runs: list[LatencyRun]) -> dict[str, float] | None:
     return {
         "share": share,
         "rate": median([r.rate for r in runs]),
-        "p50_ms": median([r.p50_ms for r in runs]),
-        "p99_ms": median([r.p99_ms for r in runs]),
-        "p99_settled_ms": median([r.p99_settled_ms for r in runs]),
-        "p999_ms": median([r.p999_ms for r in runs]),
-        "cores": median([r.cores for r in runs]),
+        **latency_medians(runs, cores="cores"),
     }
+
+
+def near_limit_line(high: dict[str, float]) -> str:
+    return (
+        f"ordertriage at {high['share']:.0%} of its drained rate ({high['rate']:.0f} events/s):"
+        f" p50 {high['p50_ms']:.0f} ms, p99 {high['p99_ms']:.0f} ms ({SETTLED}"
+        f" {high['p99_settled_ms']:.0f} ms), p99.9 {high['p999_ms']:.0f} ms,"
+        f" {high['cores']:.2f} cores"
+    )
 
 
 def write(result: dict[str, Any], path: Path) -> None:

@@ -130,8 +130,8 @@ faults-workers: install broker ## any producer and many workers: librdkafka's pa
 	$(BIN)/python -m tests.faults librdkafka-2-workers librdkafka-4-workers scale-1-4-1
 
 .PHONY: faults-cluster
-faults-cluster: install ## on a 3-broker cluster (CLUSTER_PORT=, default 9300): a node, the busiest leader killed -9, a rolling restart
-	KAFKA_BROKERS=3 KAFKA_PORT=$${CLUSTER_PORT:-9300} $(BIN)/python -m tests.faults cluster-node-kill-9 cluster-leader-kill-9 cluster-rolling-restart
+faults-cluster: install ## on a 3-broker cluster (CLUSTER_PORT=, default 9300): a node, the busiest leader killed -9, a rolling restart, the worker killed -9 x5
+	KAFKA_BROKERS=3 KAFKA_PORT=$${CLUSTER_PORT:-9300} $(BIN)/python -m tests.faults cluster-node-kill-9 cluster-leader-kill-9 cluster-rolling-restart cluster-worker-kill-9x5
 
 .PHONY: soak
 soak: install broker ## 30 min of load with a kill every 2-4 min (SOAK_MINUTES=), then the verifier

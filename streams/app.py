@@ -131,9 +131,11 @@ def build(settings: Settings | None = None) -> Worker:
     )
     topics = Topics(app, settings)
     tables = Tables(app, settings)
-    if settings.coalesce_writes:
-        for table, rank in tables.coalesced:
-            write_cache.coalesce(app, table, rank)
+    for table, rank, after_outputs in tables.coalesced:
+        # The orders' records wait for their outputs whatever the setting: what a replay
+        # re-sends relies on it (streams.runtime.write_cache).
+        if settings.coalesce_writes or after_outputs:
+            write_cache.coalesce(app, table, rank, after_outputs)
     backpressure = Backpressure(
         app,
         Valve(settings.backpressure_records),

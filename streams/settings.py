@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     coalesce_writes: bool = Field(
         default=True,
         description="hot aggregate tables (staff, insight, windows) write each changed key to"
-        " their changelog once per commit instead of once per change (docs/performance.md)",
+        " their changelog once per commit instead of once per change (docs/performance.md;"
+        " the orders always do: their records wait for the outputs they imply)",
     )
     gc_freeze: bool = Field(
         default=True,

@@ -1,8 +1,9 @@
 """Every table, declared once.
 
-Each write is a changelog record, except in the tables given a ``rank``: hot aggregates whose
-every key keeps its own ledger, which send each changed key once per commit
-(``streams.runtime.write_cache``, when ``coalesce_writes`` is on; the rank orders the flush).
+Each write is a changelog record, except in the tables given a ``rank``, which send each
+changed key once per commit (``streams.runtime.write_cache``, when ``coalesce_writes`` is on;
+the rank orders the flush): hot aggregates whose every key keeps its own ledger, and the
+orders, whose records wait until the outputs they imply are acknowledged (``after_outputs``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from streams.settings import Settings
 
 class Tables:
     def __init__(self, app: App, settings: Settings) -> None:
-        #: The tables that may send each changed key once per commit, with their flush rank.
-        self.coalesced: list[tuple[TableT, int]] = []
+        #: The tables that may send each changed key once per commit: their flush rank, and
+        #: whether their records wait for the outputs sent before the flush.
+        self.coalesced: list[tuple[TableT, int, bool]] = []
 
-        def table(name: str, value_serializer: str, help_: str, rank: int | None = None) -> TableT:
+        def table(
+            name: str,
+            value_serializer: str,
+            help_: str,
+            rank: int | None = None,
+            after_outputs: bool = False,
+        ) -> TableT:
             # Faust derives serializers only from faust.Record types; ours are pydantic
             # codecs (streams.runtime.codecs), given to the table, its store and its changelog.
             created = app.Table(
@@ -44,12 +52,16 @@ class Tables:
             created.changelog_topic = created._new_changelog_topic()
             created.value_serializer = value_serializer
             if rank is not None:
-                self.coalesced.append((created, rank))
+                self.coalesced.append((created, rank, after_outputs))
             return created
 
         # Keyed by order id (written by the order agent).
         self.orders = table(
-            "orders", "order_state", "order id -> current classification and recent event ids"
+            "orders",
+            "order_state",
+            "order id -> current classification and recent event ids",
+            0,
+            after_outputs=True,
         )
         self.parked = table(
             "parked-status", "parked_statuses", "order id -> status changes waiting for it"

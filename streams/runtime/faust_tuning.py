@@ -47,13 +47,28 @@ async def _flush_everything(self: ProducerBuffer) -> None:
     commit does not happen. The coalesced tables' waiting changelog writes are sent first
     (``streams.runtime.write_cache``): they belong to offsets this commit covers.
     """
-    await flush_table_writes(self.app)
-    while self.size:
-        if self.state != "running":
+    await flush_table_writes(self.app, barrier=lambda: _delivered(self))
+    await _handed_over(self)
+
+
+async def _handed_over(buffer: ProducerBuffer) -> None:
+    """Until ``buffer`` is empty: every message in it handed to the Kafka producer."""
+    while buffer.size:
+        if buffer.state != "running":
             raise RuntimeError("Cannot flush: Producer not Running")
-        self.message_sent.clear()
+        buffer.message_sent.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+            await asyncio.wait_for(buffer.message_sent.wait(), timeout=1.0)
+
+
+async def _delivered(buffer: ProducerBuffer) -> None:
+    """Until everything sent so far is acknowledged by the brokers (the write cache's barrier:
+    the order book's state follows the outputs it implies)."""
+    await _handed_over(buffer)
+    producer = buffer.app.producer._producer  # type: ignore[attr-defined]
+    if producer is None:
+        raise RuntimeError("Cannot flush: no Kafka producer")
+    await producer.flush()
 
 
 def flush_before_commit() -> None:

@@ -21,8 +21,21 @@ Ranks order the flush where one key's ledger vouches for another's write: the st
 of a person remembers which facts were counted, and a replay repairs the team's count only
 while the person still remembers the fact. So the teams (rank 0) are sent and acknowledged
 by the broker before the people (rank 1): a person's record in the changelog implies its
-team's. Tables whose records depend on each other in both directions (an order and its
-parked status changes) are not coalesced.
+team's.
+
+A table may also wait for the outputs (``after_outputs``): the order book writes an order's
+state, then sends what the change produced (the classified record, notifications, staff facts).
+A replay after a crash re-sends only what the order's *last* change sent, so the state in the
+changelog must imply that every earlier change's outputs are in their topics. With one record
+per write that held only while one broker took every produce request in order; on a cluster
+the partitions have different leaders, and a later change's state could be acknowledged while
+an earlier change's classified record, in flight to another broker, died with the worker.
+So the flush takes its cut, then waits until everything the app sent before it is acknowledged
+(``barrier``), and only then sends such a table's records: one record per changed order per
+commit, each implying the outputs of every change it holds except the last, which the replay
+re-sends. The parked status changes stay one record per write: a parked change's input is
+committed once parked, so its record must be in the changelog by that commit, and its deletion
+waits for the commit of the order that applied it (``streams.agents.parking``).
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust import App
@@ -44,9 +58,11 @@ _caches: weakref.WeakKeyDictionary[App, list[WriteCache]] = weakref.WeakKeyDicti
 class WriteCache:
     """The waiting changelog writes of one table: (partition, key) -> latest value."""
 
-    def __init__(self, table: TableT, rank: int) -> None:
+    def __init__(self, table: TableT, rank: int, after_outputs: bool = False) -> None:
         self.table = table
         self.rank = rank
+        #: Sent only once everything sent before the flush's cut is acknowledged.
+        self.after_outputs = after_outputs
         self.pending: dict[tuple[int, Any], Any] = {}
         #: Writes absorbed by a later write of the same key before a flush (metrics, tests).
         self.coalesced = 0
@@ -86,9 +102,9 @@ class WriteCache:
         return sent
 
 
-def coalesce(app: App, table: TableT, rank: int = 0) -> WriteCache:
+def coalesce(app: App, table: TableT, rank: int = 0, after_outputs: bool = False) -> WriteCache:
     """Make ``table`` send its changelog records at the next flush instead of per write."""
-    cache = WriteCache(table, rank)
+    cache = WriteCache(table, rank, after_outputs)
 
     # Faust's table sensors still see every operation.
     def on_key_set(key: Any, value: Any) -> None:
@@ -105,11 +121,13 @@ def coalesce(app: App, table: TableT, rank: int = 0) -> WriteCache:
     return cache
 
 
-async def flush(app: App | None) -> int:
+async def flush(app: App | None, barrier: Callable[[], Awaitable[None]] | None = None) -> int:
     """Send the waiting writes of ``app``'s tables, rank by rank; how many were sent.
 
     Each rank's records are acknowledged before the next rank's are sent, so that a later
-    rank's record in the changelog implies the earlier ranks' of the same flush.
+    rank's record in the changelog implies the earlier ranks' of the same flush. ``barrier``
+    waits until everything sent so far is acknowledged; it runs after the cut, before the
+    first rank holding a table that waits for the outputs.
     """
     caches = _caches.get(app) if app is not None else None
     if not caches:
@@ -121,7 +139,17 @@ async def flush(app: App | None) -> int:
         by_rank[cache.rank].append((cache, cache.take()))
     sent = 0
     ranks = sorted(by_rank)
+    waited = False
     for i, rank in enumerate(ranks):
+        if not waited and any(cache.after_outputs and p for cache, p in by_rank[rank]):
+            waited = True
+            try:
+                if barrier is None:
+                    raise RuntimeError("a table waits for the outputs, and no barrier was given")
+                await barrier()
+            except BaseException:
+                _restore(by_rank, ranks[i:])
+                raise
         futures = [fut for cache, pending in by_rank[rank] for fut in cache.send(pending)]
         sent += len(futures)
         if futures and i < len(ranks) - 1:
@@ -130,8 +158,14 @@ async def flush(app: App | None) -> int:
             except BaseException:
                 # Not acknowledged: this rank and the later ones wait again (a newer write of
                 # a key wins), so a later flush, before a later commit, still sends them.
-                for later in ranks[i:]:
-                    for cache, pending in by_rank[later]:
-                        cache.restore(pending)
+                _restore(by_rank, ranks[i:])
                 raise
     return sent
+
+
+def _restore(
+    by_rank: dict[int, list[tuple[WriteCache, dict[tuple[int, Any], Any]]]], ranks: list[int]
+) -> None:
+    for rank in ranks:
+        for cache, pending in by_rank[rank]:
+            cache.restore(pending)

@@ -216,6 +216,13 @@ def cluster_fault(run: Run, seed: int, fault: str, orders: int = 2500) -> None:
     producer.join()
 
 
+def cluster_worker_kill_9(run: Run, seed: int, orders: int = 2000, kills: int = 5) -> None:
+    """The worker killed -9 while its partitions are led by three brokers: an order's state and
+    the outputs it implies go to different brokers, acknowledged in no common order."""
+    _cluster()
+    kill_9(run, seed, orders, kills)
+
+
 SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "trouble": (trouble, {}),
     "kill-9x5": (kill_9, {}),
@@ -234,6 +241,7 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "cluster-node-kill-9": (cluster_fault, {"fault": "node"}),
     "cluster-leader-kill-9": (cluster_fault, {"fault": "leader"}),
     "cluster-rolling-restart": (cluster_fault, {"fault": "rolling"}),
+    "cluster-worker-kill-9x5": (cluster_worker_kill_9, {}),
 }
 QUICK = [
     "trouble",
@@ -248,4 +256,9 @@ BROKER = ["broker-sigterm", "broker-sigkill"]
 #: Many workers and any producer (``make faults-workers``).
 WORKERS = ["librdkafka-2-workers", "librdkafka-4-workers", "scale-1-4-1"]
 #: On the three-broker cluster (``make faults-cluster``: KAFKA_BROKERS=3).
-CLUSTER = ["cluster-node-kill-9", "cluster-leader-kill-9", "cluster-rolling-restart"]
+CLUSTER = [
+    "cluster-node-kill-9",
+    "cluster-leader-kill-9",
+    "cluster-rolling-restart",
+    "cluster-worker-kill-9x5",
+]

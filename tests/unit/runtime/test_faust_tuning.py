@@ -65,6 +65,49 @@ async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
     await drainer
 
 
+async def test_the_barrier_empties_the_buffer_then_waits_for_the_brokers() -> None:
+    """The orders' records follow the outputs: every buffered message handed over, then every
+    batch in aiokafka acknowledged (``flush``), before the barrier returns."""
+    from types import SimpleNamespace
+
+    from aiokafka import AIOKafkaProducer
+    from faust.transport.drivers.aiokafka import Producer
+
+    from streams.runtime.faust_tuning import _delivered
+
+    assert callable(AIOKafkaProducer.flush)
+    assert "_producer" in Producer.__annotations__ or hasattr(Producer, "_producer")
+    steps: list[str] = []
+
+    class Kafka:
+        async def flush(self) -> None:
+            steps.append(f"acknowledged with {buffer.size} buffered")
+
+    class Buffer:
+        state = "running"
+        app = SimpleNamespace(producer=SimpleNamespace(_producer=Kafka()))
+
+        def __init__(self) -> None:
+            self.left = 2
+            self.message_sent = asyncio.Event()
+
+        @property
+        def size(self) -> int:
+            return self.left
+
+        async def drain(self) -> None:
+            while self.left:
+                await asyncio.sleep(0.01)
+                self.left -= 1
+                self.message_sent.set()
+
+    buffer = Buffer()
+    drainer = asyncio.create_task(buffer.drain())
+    await asyncio.wait_for(_delivered(buffer), timeout=5)  # type: ignore[arg-type]
+    assert steps == ["acknowledged with 0 buffered"]
+    await drainer
+
+
 async def test_a_fetch_after_one_that_brought_records_waits_the_coalescing_delay(
     monkeypatch: Any,
 ) -> None:

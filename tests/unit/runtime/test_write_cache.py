@@ -102,3 +102,69 @@ async def test_a_failed_earlier_rank_stops_the_flush() -> None:
         ("people", "ann"),
         ("people", "bob"),
     ]
+
+
+async def test_a_table_after_the_outputs_waits_for_the_barrier() -> None:
+    """An order's state leaves only once the outputs sent before the cut are acknowledged."""
+    app, log = FakeApp(), []
+    orders, teams = FakeTable("orders", log), FakeTable("teams", log)
+    write_cache.coalesce(app, orders, rank=0, after_outputs=True)  # type: ignore[arg-type]
+    write_cache.coalesce(app, teams, rank=0)  # type: ignore[arg-type]
+    orders.on_key_set("o-1", "created")  # type: ignore[attr-defined]
+    orders.on_key_set("o-1", "paid")  # type: ignore[attr-defined]
+    acknowledged = asyncio.Event()
+    waited: list[str] = []
+
+    async def barrier() -> None:
+        waited.append("barrier")
+        await acknowledged.wait()
+
+    flushing = asyncio.create_task(write_cache.flush(app, barrier))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert waited == ["barrier"] and log == []  # nothing of the rank leaves before the acks
+    orders.on_key_set("o-1", "shipped")  # after the cut: its outputs may not be out yet
+    acknowledged.set()
+    assert await asyncio.wait_for(flushing, 5) == 1
+    assert [(name, value) for name, _, value, _ in log] == [("orders", "paid")]
+    teams.on_key_set("0/sales", "t")  # type: ignore[attr-defined]
+    assert await write_cache.flush(app, barrier) == 2  # type: ignore[arg-type]
+    assert waited == ["barrier", "barrier"]
+    assert sorted(value for _, _, value, _ in log[1:]) == ["shipped", "t"]
+
+
+async def test_no_barrier_when_no_table_after_the_outputs_has_writes() -> None:
+    app, log = FakeApp(), []
+    orders, teams = FakeTable("orders", log), FakeTable("teams", log)
+    write_cache.coalesce(app, orders, rank=1, after_outputs=True)  # type: ignore[arg-type]
+    write_cache.coalesce(app, teams, rank=0)  # type: ignore[arg-type]
+    teams.acknowledge = True
+    teams.on_key_set("0/sales", "t")  # type: ignore[attr-defined]
+
+    async def barrier() -> None:
+        raise AssertionError("the barrier ran with nothing waiting for it")
+
+    assert await write_cache.flush(app, barrier) == 1  # type: ignore[arg-type]
+
+
+async def test_a_failed_barrier_keeps_the_writes_for_the_next_flush() -> None:
+    app, log = FakeApp(), []
+    orders = FakeTable("orders", log)
+    write_cache.coalesce(app, orders, rank=0, after_outputs=True)  # type: ignore[arg-type]
+    orders.on_key_set("o-1", "created")  # type: ignore[attr-defined]
+
+    async def refused() -> None:
+        raise RuntimeError("an output was not acknowledged")
+
+    try:
+        await write_cache.flush(app, refused)  # type: ignore[arg-type]
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the flush must raise, so the commit does not happen")
+    assert log == []
+
+    async def delivered() -> None:
+        return None
+
+    assert await write_cache.flush(app, delivered) == 1  # type: ignore[arg-type]
+    assert log[0][:3] == ("orders", "o-1", "created")

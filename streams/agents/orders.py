@@ -301,8 +301,9 @@ class OrderBook:
         seen = by_identity(state.applied.get(change.event_id), source.position)
         if seen is Seen.REPLAY:
             # Our own replay (a crash or a rebalance). If it was the last change applied, its
-            # outputs may not have left: send them again (same notification ids). An older one
-            # was followed by later changes whose state was written: nothing to resend.
+            # outputs may not have left: send them again (same notification ids). An older
+            # one's were acknowledged before a state holding a later change was sent (the
+            # orders' records wait for their outputs, streams.runtime.write_cache).
             self.w.metrics.replayed_events.labels(topic=self.status).inc()
             await self.outputs.resend_last(state, change.event_id, change.from_status)
             return

@@ -80,6 +80,7 @@ def faust_app(settings: Settings) -> faust.App:
         # Every output and changelog record waits for all in-sync replicas (Faust's default,
         # stated so a stray PRODUCER_ACKS cannot lower it).
         producer_acks=-1,
+        producer_max_batch_size=settings.producer_batch_kib * 1024,
         broker_credentials=credentials(settings),
         web_host=settings.web_host,
         web_bind=settings.web_host,

@@ -119,6 +119,16 @@ class Settings(BaseSettings):
         " records, so one produce request carries more; the next live round sets it back to 0,"
         " so live hops do not wait (0: never, docs/performance.md)",
     )
+    producer_batch_kib: int = Field(
+        default=256,
+        ge=16,
+        le=1024,
+        description="largest producer batch per partition, in KiB (Faust's default is 16):"
+        " a commit sends each changed order and aggregate at once, and aiokafka holds every"
+        " send to a partition whose one open batch is full until a request has taken it, so"
+        " small batches turned each commit into a train of round trips that outputs queued"
+        " behind (docs/performance.md)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="worker log level"
     )

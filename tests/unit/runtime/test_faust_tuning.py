@@ -27,30 +27,34 @@ def test_the_worker_keeps_the_root_log_level_it_was_given() -> None:
         root.handlers[:] = saved_handlers
 
 
+class SlowBuffer:
+    """What the flush uses of Faust's ``ProducerBuffer``: a size that drains, one per delay."""
+
+    state = "running"
+    app: Any = None  # ProducerBuffer's own default: a buffer without coalesced tables
+
+    def __init__(self, n: int, delay: float = 0.25) -> None:
+        self.left = n
+        self.delay = delay
+        self.message_sent = asyncio.Event()
+
+    @property
+    def size(self) -> int:
+        return self.left
+
+    async def drain(self) -> None:
+        while self.left:
+            await asyncio.sleep(self.delay)  # 0.25: slower than Faust's 0.1 s patience
+            self.left -= 1
+            self.message_sent.set()
+
+
 async def test_flush_before_commit_waits_for_a_slow_buffer_to_empty() -> None:
     """Faust's own flush gives up after 0.1 s without progress; ours returns only when empty."""
 
     from faust.transport.producer import ProducerBuffer
 
     from streams.runtime.faust_tuning import _flush_everything
-
-    class SlowBuffer:
-        state = "running"
-        app = None  # ProducerBuffer's own default: a buffer without coalesced tables
-
-        def __init__(self, n: int) -> None:
-            self.left = n
-            self.message_sent = asyncio.Event()
-
-        @property
-        def size(self) -> int:
-            return self.left
-
-        async def drain(self) -> None:
-            while self.left:
-                await asyncio.sleep(0.25)  # slower than Faust's 0.1 s patience
-                self.left -= 1
-                self.message_sent.set()
 
     faust_way = SlowBuffer(3)
     drainer = asyncio.create_task(faust_way.drain())
@@ -83,25 +87,8 @@ async def test_the_barrier_empties_the_buffer_then_waits_for_the_brokers() -> No
         async def flush(self) -> None:
             steps.append(f"acknowledged with {buffer.size} buffered")
 
-    class Buffer:
-        state = "running"
-        app = SimpleNamespace(producer=SimpleNamespace(_producer=Kafka()))
-
-        def __init__(self) -> None:
-            self.left = 2
-            self.message_sent = asyncio.Event()
-
-        @property
-        def size(self) -> int:
-            return self.left
-
-        async def drain(self) -> None:
-            while self.left:
-                await asyncio.sleep(0.01)
-                self.left -= 1
-                self.message_sent.set()
-
-    buffer = Buffer()
+    buffer = SlowBuffer(2, delay=0.01)
+    buffer.app = SimpleNamespace(producer=SimpleNamespace(_producer=Kafka()))
     drainer = asyncio.create_task(buffer.drain())
     await asyncio.wait_for(_delivered(buffer), timeout=5)  # type: ignore[arg-type]
     assert steps == ["acknowledged with 0 buffered"]

@@ -11,7 +11,7 @@ from streams.runtime import write_cache
 class FakeTable:
     """What the cache uses of a Faust table: the partition of a key, and the changelog send."""
 
-    def __init__(self, name: str, log: list[tuple[str, Any, Any, Any]]) -> None:
+    def __init__(self, name: str, log: list[tuple[str, Any, Any]]) -> None:
         self.name = name
         self.log = log
         self.futures: list[asyncio.Future[None]] = []
@@ -21,10 +21,8 @@ class FakeTable:
     def partition_for_key(self, key: Any) -> int:
         return 3
 
-    def send_changelog(
-        self, partition: int, key: Any, value: Any, value_serializer: str | None = None
-    ) -> asyncio.Future[None]:
-        self.log.append((self.name, key, value, value_serializer))
+    def send_changelog(self, partition: int, key: Any, value: Any) -> asyncio.Future[None]:
+        self.log.append((self.name, key, value))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.futures.append(fut)
         if self.acknowledge:
@@ -42,10 +40,20 @@ class FakeApp:
     pass
 
 
+async def sink(
+    table: FakeTable, by_partition: dict[int, list[tuple[Any, Any]]]
+) -> list[asyncio.Future[None]]:
+    """One future per record (``to_changelog``, tested below, sends batches)."""
+    return [
+        table.send_changelog(p, k, v) for p, records in by_partition.items() for k, v in records
+    ]
+
+
 async def test_each_changed_key_is_sent_once_with_its_latest_value() -> None:
     app, log = FakeApp(), []
     table = FakeTable("staff", log)
-    cache = write_cache.coalesce(app, table, rank=0)  # type: ignore[arg-type]
+    cache = write_cache.coalesce(app, table, rank=0, sink=sink)  # type: ignore[arg-type]
+    table.acknowledge = True
     for n in range(5):
         table.on_key_set("ann", n)  # type: ignore[attr-defined]
     table.on_key_set("bob", 1)  # type: ignore[attr-defined]
@@ -54,15 +62,16 @@ async def test_each_changed_key_is_sent_once_with_its_latest_value() -> None:
     assert cache.coalesced == 5
     assert len(table.sensed) == 7  # Faust's sensors still see every operation
     assert await write_cache.flush(app) == 2  # type: ignore[arg-type]
-    assert log == [("staff", "ann", 4, None), ("staff", "bob", None, "raw")]
+    assert log == [("staff", "ann", 4), ("staff", "bob", None)]  # None: a tombstone
     assert await write_cache.flush(app) == 0  # type: ignore[arg-type]  # nothing new
 
 
 async def test_a_later_rank_is_sent_only_once_the_earlier_one_is_acknowledged() -> None:
     app, log = FakeApp(), []
     teams, people = FakeTable("teams", log), FakeTable("people", log)
-    write_cache.coalesce(app, people, rank=1)  # type: ignore[arg-type]
-    write_cache.coalesce(app, teams, rank=0)  # type: ignore[arg-type]
+    people.acknowledge = True
+    write_cache.coalesce(app, people, rank=1, sink=sink)  # type: ignore[arg-type]
+    write_cache.coalesce(app, teams, rank=0, sink=sink)  # type: ignore[arg-type]
     people.on_key_set("ann", "p")  # type: ignore[attr-defined]
     teams.on_key_set("0/sales", "t")  # type: ignore[attr-defined]
     flushing = asyncio.create_task(write_cache.flush(app))  # type: ignore[arg-type]
@@ -71,7 +80,7 @@ async def test_a_later_rank_is_sent_only_once_the_earlier_one_is_acknowledged() 
     people.on_key_set("ann", "p2")  # written during the flush: waits for the next one
     teams.futures[0].set_result(None)
     assert await asyncio.wait_for(flushing, 5) == 2
-    assert [(name, value) for name, _, value, _ in log] == [("teams", "t"), ("people", "p")]
+    assert [(name, value) for name, _, value in log] == [("teams", "t"), ("people", "p")]
     assert await write_cache.flush(app) == 1  # type: ignore[arg-type]
     assert log[-1][:3] == ("people", "ann", "p2")
 
@@ -80,8 +89,9 @@ async def test_a_failed_earlier_rank_stops_the_flush() -> None:
     """A refused team record must not leave the people's record alone in the changelog."""
     app, log = FakeApp(), []
     teams, people = FakeTable("teams", log), FakeTable("people", log)
-    write_cache.coalesce(app, teams, rank=0)  # type: ignore[arg-type]
-    write_cache.coalesce(app, people, rank=1)  # type: ignore[arg-type]
+    people.acknowledge = True
+    write_cache.coalesce(app, teams, rank=0, sink=sink)  # type: ignore[arg-type]
+    write_cache.coalesce(app, people, rank=1, sink=sink)  # type: ignore[arg-type]
     teams.on_key_set("0/sales", "t")  # type: ignore[attr-defined]
     people.on_key_set("ann", "p")  # type: ignore[attr-defined]
     flushing = asyncio.create_task(write_cache.flush(app))  # type: ignore[arg-type]
@@ -108,8 +118,9 @@ async def test_a_table_after_the_outputs_waits_for_the_barrier() -> None:
     """An order's state leaves only once the outputs sent before the cut are acknowledged."""
     app, log = FakeApp(), []
     orders, teams = FakeTable("orders", log), FakeTable("teams", log)
-    write_cache.coalesce(app, orders, rank=0, after_outputs=True)  # type: ignore[arg-type]
-    write_cache.coalesce(app, teams, rank=0)  # type: ignore[arg-type]
+    orders.acknowledge = teams.acknowledge = True
+    write_cache.coalesce(app, orders, rank=0, after_outputs=True, sink=sink)  # type: ignore[arg-type]
+    write_cache.coalesce(app, teams, rank=0, sink=sink)  # type: ignore[arg-type]
     orders.on_key_set("o-1", "created")  # type: ignore[attr-defined]
     orders.on_key_set("o-1", "paid")  # type: ignore[attr-defined]
     acknowledged = asyncio.Event()
@@ -125,18 +136,18 @@ async def test_a_table_after_the_outputs_waits_for_the_barrier() -> None:
     orders.on_key_set("o-1", "shipped")  # after the cut: its outputs may not be out yet
     acknowledged.set()
     assert await asyncio.wait_for(flushing, 5) == 1
-    assert [(name, value) for name, _, value, _ in log] == [("orders", "paid")]
+    assert [(name, value) for name, _, value in log] == [("orders", "paid")]
     teams.on_key_set("0/sales", "t")  # type: ignore[attr-defined]
     assert await write_cache.flush(app, barrier) == 2  # type: ignore[arg-type]
     assert waited == ["barrier", "barrier"]
-    assert sorted(value for _, _, value, _ in log[1:]) == ["shipped", "t"]
+    assert sorted(value for _, _, value in log[1:]) == ["shipped", "t"]
 
 
 async def test_no_barrier_when_no_table_after_the_outputs_has_writes() -> None:
     app, log = FakeApp(), []
     orders, teams = FakeTable("orders", log), FakeTable("teams", log)
-    write_cache.coalesce(app, orders, rank=1, after_outputs=True)  # type: ignore[arg-type]
-    write_cache.coalesce(app, teams, rank=0)  # type: ignore[arg-type]
+    write_cache.coalesce(app, orders, rank=1, after_outputs=True, sink=sink)  # type: ignore[arg-type]
+    write_cache.coalesce(app, teams, rank=0, sink=sink)  # type: ignore[arg-type]
     teams.acknowledge = True
     teams.on_key_set("0/sales", "t")  # type: ignore[attr-defined]
 
@@ -149,7 +160,8 @@ async def test_no_barrier_when_no_table_after_the_outputs_has_writes() -> None:
 async def test_a_failed_barrier_keeps_the_writes_for_the_next_flush() -> None:
     app, log = FakeApp(), []
     orders = FakeTable("orders", log)
-    write_cache.coalesce(app, orders, rank=0, after_outputs=True)  # type: ignore[arg-type]
+    orders.acknowledge = True
+    write_cache.coalesce(app, orders, rank=0, after_outputs=True, sink=sink)  # type: ignore[arg-type]
     orders.on_key_set("o-1", "created")  # type: ignore[attr-defined]
 
     async def refused() -> None:
@@ -168,3 +180,93 @@ async def test_a_failed_barrier_keeps_the_writes_for_the_next_flush() -> None:
 
     assert await write_cache.flush(app, delivered) == 1  # type: ignore[arg-type]
     assert log[0][:3] == ("orders", "o-1", "created")
+
+
+async def test_a_refused_last_rank_fails_the_flush_and_keeps_its_writes() -> None:
+    app, log = FakeApp(), []
+    people = FakeTable("people", log)
+    write_cache.coalesce(app, people, rank=1, sink=sink)  # type: ignore[arg-type]
+    people.on_key_set("ann", "p")  # type: ignore[attr-defined]
+    flushing = asyncio.create_task(write_cache.flush(app))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert not flushing.done()  # the commit waits for the last rank's acknowledgement too
+    people.futures[0].set_exception(RuntimeError("not enough replicas"))
+    try:
+        await asyncio.wait_for(flushing, 5)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the flush must raise, so the commit does not happen")
+    people.acknowledge = True
+    assert await write_cache.flush(app) == 1  # type: ignore[arg-type]
+    assert log[-1] == ("people", "ann", "p")
+
+
+class FakeBatch:
+    """aiokafka's ``BatchBuilder``: ``append`` returns None once the batch is full."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[tuple[Any, Any]] = []
+
+    def append(self, *, key: Any, value: Any, timestamp: float | None) -> object | None:
+        if len(self.records) == self.capacity:
+            return None
+        self.records.append((key, value))
+        return object()
+
+    def record_count(self) -> int:
+        return len(self.records)
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, list[tuple[Any, Any]]]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(capacity=2)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
+        self.sent.append((topic, partition, batch.records))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(fut)
+        return fut
+
+
+class Serializers:
+    def dumps_key(self, typ: Any, key: str, serializer: str) -> bytes:
+        return f"{serializer}:{key}".encode()
+
+    def dumps_value(self, typ: Any, value: str, serializer: str) -> bytes:
+        return f"{serializer}:{value}".encode()
+
+
+async def test_the_changelog_gets_one_batch_per_partition_and_its_offsets_recorded() -> None:
+    producer, persisted = FakeProducer(), []
+    table: Any = FakeTable("orders", [])
+    table.app = FakeApp()
+    table.app.producer = type("P", (), {"_producer": producer})()
+    table.app.serializers = Serializers()
+    table.key_type = table.value_type = None
+    table.key_serializer, table.value_serializer = "raw", "order_state"
+    table.changelog_topic = type("T", (), {"get_topic_name": lambda self: "app-orders-changelog"})()
+    table.data = type(
+        "S", (), {"set_persisted_offset": lambda self, tp, o: persisted.append((tp, o))}
+    )()
+
+    futures = await write_cache.to_changelog(
+        table, {0: [("o-1", "a"), ("o-2", "b"), ("o-3", None)], 1: [("o-4", "c")]}
+    )
+    assert [(p, records) for _, p, records in producer.sent] == [
+        (0, [(b"raw:o-1", b"order_state:a"), (b"raw:o-2", b"order_state:b")]),
+        (0, [(b"raw:o-3", None)]),  # the full batch left; None: a tombstone
+        (1, [(b"raw:o-4", b"order_state:c")]),
+    ]
+    assert futures == producer.futures
+    producer.futures[0].set_result(type("M", (), {"offset": 40})())
+    producer.futures[1].set_exception(RuntimeError("refused"))
+    producer.futures[2].set_result(type("M", (), {"offset": 7})())
+    await asyncio.gather(*futures, return_exceptions=True)
+    # The last offset of each acknowledged batch; nothing for the refused one.
+    assert [(tp.partition, offset) for tp, offset in persisted] == [(0, 41), (1, 7)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from streams.runtime import write_cache
 
 
@@ -97,12 +99,8 @@ async def test_a_failed_earlier_rank_stops_the_flush() -> None:
     flushing = asyncio.create_task(write_cache.flush(app))  # type: ignore[arg-type]
     await asyncio.sleep(0)
     teams.futures[0].set_exception(RuntimeError("producer stopped"))
-    try:
+    with pytest.raises(RuntimeError):  # the flush raises, so the commit does not happen
         await asyncio.wait_for(flushing, 5)
-    except RuntimeError:
-        pass
-    else:
-        raise AssertionError("the flush must raise, so the commit does not happen")
     assert [name for name, *_ in log] == ["teams"]
     teams.acknowledge = True
     people.on_key_set("bob", "q")  # type: ignore[attr-defined]
@@ -167,12 +165,8 @@ async def test_a_failed_barrier_keeps_the_writes_for_the_next_flush() -> None:
     async def refused() -> None:
         raise RuntimeError("an output was not acknowledged")
 
-    try:
+    with pytest.raises(RuntimeError):  # the flush raises, so the commit does not happen
         await write_cache.flush(app, refused)  # type: ignore[arg-type]
-    except RuntimeError:
-        pass
-    else:
-        raise AssertionError("the flush must raise, so the commit does not happen")
     assert log == []
 
     async def delivered() -> None:
@@ -191,12 +185,8 @@ async def test_a_refused_last_rank_fails_the_flush_and_keeps_its_writes() -> Non
     await asyncio.sleep(0)
     assert not flushing.done()  # the commit waits for the last rank's acknowledgement too
     people.futures[0].set_exception(RuntimeError("not enough replicas"))
-    try:
+    with pytest.raises(RuntimeError):  # the flush raises, so the commit does not happen
         await asyncio.wait_for(flushing, 5)
-    except RuntimeError:
-        pass
-    else:
-        raise AssertionError("the flush must raise, so the commit does not happen")
     people.acknowledge = True
     assert await write_cache.flush(app) == 1  # type: ignore[arg-type]
     assert log[-1] == ("people", "ann", "p")

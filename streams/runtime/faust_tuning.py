@@ -18,6 +18,7 @@ from faust.transport.producer import ProducerBuffer
 from faust.worker import Worker as FaustWorker
 
 from streams.runtime.write_cache import flush as flush_table_writes
+from streams.runtime.write_cache import kafka_producer
 
 
 def no_startup_spinner() -> None:
@@ -65,10 +66,7 @@ async def _delivered(buffer: ProducerBuffer) -> None:
     """Until everything sent so far is acknowledged by the brokers (the write cache's barrier:
     the order book's state follows the outputs it implies)."""
     await _handed_over(buffer)
-    producer = buffer.app.producer._producer  # type: ignore[attr-defined]
-    if producer is None:
-        raise RuntimeError("Cannot flush: no Kafka producer")
-    await producer.flush()
+    await kafka_producer(buffer.app).flush()
 
 
 def flush_before_commit() -> None:

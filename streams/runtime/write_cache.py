@@ -118,9 +118,7 @@ async def to_changelog(
     bump once per commit), and each record paid Faust's and aiokafka's per-message path.
     """
     app = table.app
-    producer = app.producer._producer  # type: ignore[attr-defined]
-    if producer is None:
-        raise RuntimeError("Cannot flush: no Kafka producer")
+    producer = kafka_producer(app)
     topic = table.changelog_topic.get_topic_name()
     dumps_key, dumps_value = app.serializers.dumps_key, app.serializers.dumps_value
     futures: list[asyncio.Future[Any]] = []
@@ -139,6 +137,14 @@ async def to_changelog(
         if batch.record_count():
             futures.append(await _submit(producer, table, topic, partition, batch))
     return futures
+
+
+def kafka_producer(app: App) -> Any:
+    """The aiokafka producer under Faust's; a flush without one cannot succeed."""
+    producer = app.producer._producer  # type: ignore[attr-defined]
+    if producer is None:
+        raise RuntimeError("Cannot flush: no Kafka producer")
+    return producer
 
 
 async def _submit(

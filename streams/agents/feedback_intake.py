@@ -162,7 +162,7 @@ def register(w: Worker, book: ModelBook | None = None) -> Intake:
 
         @w.app.task
         async def follow_feedback_models() -> None:
-            await models.follow(book, w.settings)
+            await models.follow(book, w.settings, after=w.app.tables.recovery.completed.wait())
 
     async def feedback_intake(stream: StreamT[bytes]) -> None:
         await intake.run(stream)

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import getpass
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
@@ -30,12 +31,34 @@ log = logging.getLogger("ordertriage.models")
 
 
 class ModelBook:
-    """The live model and the shadow, swapped by reference (a message sees one of each)."""
+    """The live model and the shadow, swapped by reference (a message sees one of each).
+
+    Without a model given, the shipped one is loaded when first needed: building it imports
+    scikit-learn and SciPy (~2.5 s of CPU), which a worker's start then does not wait for
+    (:func:`follow` loads it in a thread once the tables are recovered).
+    """
 
     def __init__(self, live: FeedbackModel | None = None) -> None:
-        self.live = live or artifact.load()
+        self._live = live
         self.shadow: FeedbackModel | None = None
         self.ready = asyncio.Event()
+
+    @property
+    def live(self) -> FeedbackModel:
+        if self._live is None:
+            self._live = artifact.load()
+        return self._live
+
+    @live.setter
+    def live(self, model: FeedbackModel) -> None:
+        self._live = model
+
+    async def load(self) -> None:
+        """Build the shipped model off the event loop, if no model is held yet."""
+        if self._live is None:
+            model = await asyncio.to_thread(artifact.load)
+            if self._live is None:
+                self._live = model
 
     def offer(self, value: bytes | None, position: str) -> bool:
         """Apply the record in ``value`` if valid; True if the live or shadow model changed."""
@@ -132,8 +155,17 @@ async def history(settings: Settings) -> list[tuple[int, FeedbackModelPublished 
     return out
 
 
-async def follow(book: ModelBook, settings: Settings) -> None:
-    """Read the models topic from the beginning, set ``ready`` at its end, then keep following."""
+async def follow(
+    book: ModelBook, settings: Settings, after: Awaitable[object] | None = None
+) -> None:
+    """Read the models topic from the beginning, set ``ready`` at its end, then keep following.
+
+    ``after``: wait for it (the worker's recovery) before loading the model, so the imports'
+    seconds of CPU do not compete with the start; feedback waits for ``ready`` meanwhile.
+    """
+    if after is not None:
+        await after
+    await book.load()
     name = await ensure_topic(settings, FEEDBACK_MODELS)
     tp = TopicPartition(name, 0)
     consumer = clients.consumer(

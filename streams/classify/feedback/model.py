@@ -4,6 +4,10 @@ Character n-grams (1-3, across word boundaries) carry Chinese, which has no spac
 English; word n-grams (1-2) add English phrases. The fitted state is nothing but vocabularies,
 IDF weights, coefficients and two calibration scales, so it can be saved without pickle
 (:mod:`streams.classify.feedback.artifact`) and rebuilt into scikit-learn estimators.
+
+scikit-learn and SciPy are imported when a model is first built, not with this module: they
+are ~2.5 s of a worker's start, and the worker loads its model once it is ready
+(``streams.rules.models.ModelBook``), so a restart does not wait for them.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -44,6 +48,8 @@ WORD_PARAMS: dict[str, Any] = {
 
 
 def _vectorizer(params: dict[str, Any], terms: Sequence[str] | None = None) -> TfidfVectorizer:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     kwargs = {**params, "ngram_range": tuple(params["ngram_range"])}
     if terms is not None:
         kwargs["vocabulary"] = {term: i for i, term in enumerate(terms)}
@@ -83,6 +89,8 @@ class FeedbackModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from sklearn.linear_model import LogisticRegression
+
         self._char = _vectorizer(CHAR_PARAMS, self.char_terms)
         self._char.idf_ = self.char_idf
         self._word = _vectorizer(WORD_PARAMS, self.word_terms)
@@ -95,6 +103,8 @@ class FeedbackModel:
 
     def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Normalized texts to the model's sparse feature rows."""
+        from scipy import sparse
+
         blocks = [self._char.transform(texts)]
         if self.word_terms:
             blocks.append(self._word.transform(texts))
@@ -160,6 +170,10 @@ def fit_linear(
     texts: Sequence[str], labels: Sequence[str], classes: Sequence[str], c: float
 ) -> FeedbackModel:
     """Fit vectorizers and the linear model on normalized texts (no calibration yet)."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
     char = _vectorizer(CHAR_PARAMS).fit(texts)
     word = _vectorizer(WORD_PARAMS)
     try:

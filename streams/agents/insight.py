@@ -153,11 +153,16 @@ class Insight:
             buckets[key] = state.count(bucket, record, offset)
 
     def drop_expired(self, partition: int, newest: int) -> None:
-        """Delete the partition's buckets past retention (runs when a bucket is started)."""
+        """Delete the partition's buckets past retention (runs when a bucket is started).
+
+        Reads the keys only: with RocksDB, decoding every bucket of the table at each new
+        bucket was ~6% of a backlog's CPU.
+        """
         buckets = self.w.tables.insight_buckets
         oldest = newest - state.RETENTION_SECONDS
-        for key, bucket in list(buckets.items()):
-            if bucket.partition == partition and bucket.start < oldest:
+        for key in list(buckets.keys()):
+            start, owner = state.parse_bucket_key(key)
+            if owner == partition and start < oldest:
                 del buckets[key]
 
 

@@ -105,3 +105,22 @@ async def test_the_latest_order_sets_the_customer_segment() -> None:
         await deliver(agent, late.model_dump_json().encode(), topic=topic, key=b"C-1")
         await deliver(agent, early.model_dump_json().encode(), topic=topic, key=b"C-1")
     assert ot.tables.insight_customers["C-1"].segment == "regular"
+
+
+async def test_a_new_bucket_drops_its_partitions_buckets_past_retention(
+    customers_send: AsyncMock,
+) -> None:
+    """Only the started bucket's partition is swept, by the start its key holds."""
+    old = int(AT.timestamp()) - state.RETENTION_SECONDS - state.BUCKET_SECONDS
+    ot.tables.insight_buckets.data.update(
+        {
+            state.bucket_key(old, 0): state.Bucket(start=old, partition=0),
+            state.bucket_key(old, 1): state.Bucket(start=old, partition=1),
+        }
+    )
+    created = record("D", AT, customer_id="C-4").model_dump_json().encode()
+    async with ot.app.agents["insight"].test_context() as agent:
+        await deliver(agent, created, topic=CLASSIFIED, key=b"D", offset=1, partition=0)
+    assert sorted(ot.tables.insight_buckets.data) == sorted(
+        [state.bucket_key(int(AT.timestamp()), 0), state.bucket_key(old, 1)]
+    )

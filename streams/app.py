@@ -124,6 +124,7 @@ def build(settings: Settings | None = None) -> Worker:
         fetch_coalesce_s=settings.fetch_coalesce_ms / 1000,
         backlog_linger_s=settings.backlog_linger_ms / 1000,
         restore_from=settings.bootstrap if settings.bulk_restore else None,
+        value_cache_entries=settings.rocksdb_value_cache_entries,
     )
     # Until the rules topic says otherwise: the rules file from settings, else the default.
     rulebook = Rulebook(

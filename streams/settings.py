@@ -72,6 +72,14 @@ class Settings(BaseSettings):
         le=4096,
         description="RocksDB read cache per table partition (Faust's default 2 GiB each)",
     )
+    rocksdb_value_cache_entries: int = Field(
+        default=1024,
+        ge=0,
+        le=1_000_000,
+        description="with RocksDB, values each table keeps decoded (its most recently used"
+        " keys; 0: none): a hot key is otherwise decoded from JSON on every read"
+        " (`streams/runtime/value_cache.py`)",
+    )
     bulk_restore: bool = Field(
         default=True,
         description="with RocksDB, restore the tables' changelogs in large batches written"

@@ -20,6 +20,7 @@ from streams.runtime import (
     loop_lag,
     routing,
     seek_first,
+    value_cache,
 )
 from streams.runtime.faust_metrics import setup_faust_metrics
 from streams.runtime.faust_tuning import (
@@ -38,11 +39,12 @@ def install(
     fetch_coalesce_s: float = 0.0,
     backlog_linger_s: float = 0.0,
     restore_from: str | None = None,
+    value_cache_entries: int = 0,
 ) -> continuity.Continuity:
     """Apply every adaptation to ``app``; returns the input-continuity bookkeeping.
 
     ``restore_from``: the bootstrap servers RocksDB tables are restored from in bulk (None: by
-    Faust alone).
+    Faust alone); ``value_cache_entries``: decoded values each RocksDB table keeps (0: none).
     """
     codecs.register()
     no_startup_spinner()
@@ -53,6 +55,7 @@ def install(
     changelog_pause.install(app)
     if restore_from is not None:
         bulk_restore.install(app, restore_from)
+    value_cache.install(value_cache_entries)
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     loop_lag.install(app, metrics.event_loop_lag_seconds)

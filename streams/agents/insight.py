@@ -115,11 +115,17 @@ class Insight:
                 windows[key] = analytics.add(window, record, offset)
 
     async def close_windows(self, partition: int, now: float) -> None:
-        """Publish the closed windows of ``partition``; drop those past retention."""
+        """Publish the closed windows of ``partition``; drop those past retention.
+
+        Keys first: with RocksDB, decoding every partition's windows on every tick was wasted.
+        """
         settings, windows = self.w.settings, self.w.tables.windows
         published_at = datetime.fromtimestamp(now, UTC)
-        for key, window in list(windows.items()):
-            if window.partition != partition:
+        for key in list(windows.keys()):
+            if analytics.window_partition(key) != partition:
+                continue
+            window = windows.get(key)
+            if window is None:
                 continue
             if analytics.is_due(window, now, settings.analytics_lateness_seconds):
                 revision = window.revision

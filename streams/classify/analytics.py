@@ -51,6 +51,11 @@ def window_key(window_seconds: int, start: int, partition: int) -> str:
     return f"{window_seconds}:{start}:{partition}"
 
 
+def window_partition(key: str) -> int:
+    """The partition a :func:`window_key` names, so a sweep need not decode other windows."""
+    return int(key.rpartition(":")[2])
+
+
 def window_start(timestamp: float, window_seconds: int) -> int:
     return int(timestamp // window_seconds) * window_seconds
 

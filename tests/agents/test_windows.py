@@ -87,3 +87,19 @@ async def test_tick_publishes_closed_analytics_window_once(outputs: Outputs) -> 
         "status_category",
         "value_tier",
     }
+
+
+async def test_a_tick_publishes_its_own_partitions_windows_only(outputs: Outputs) -> None:
+    """A tick sweeps the windows its partition counted (found by key, the others not read)."""
+    start = analytics.window_start(time.time() - 3600, WINDOW_SECONDS)
+    for partition in (0, 1):
+        window = analytics.WindowState(
+            window_seconds=WINDOW_SECONDS, start=start, partition=partition
+        )
+        window.events, window.revision = 1, 1
+        ot.tables.windows.data[window.key] = window
+    async with INSIGHT.test_context() as agent:
+        await deliver(agent, tick(time.time()), topic=INSIGHT_TICKS, partition=0)
+        assert [w.partition for w in outputs.values("analytics")] == [0]
+        await deliver(agent, tick(time.time()), topic=INSIGHT_TICKS, partition=1)
+    assert [w.partition for w in outputs.values("analytics")] == [0, 1]

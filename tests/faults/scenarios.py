@@ -228,6 +228,8 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "kill-9x5": (kill_9, {}),
     "sigterm": (sigterm, {}),
     "rebalance": (rebalance, {}),
+    # Partitions move between two workers' RocksDB stores and their caches of decoded values.
+    "rebalance-rocksdb": (rebalance, {"store": "rocksdb://"}),
     "broker-sigterm": (broker_outage, {"sig": signal.SIGTERM}),
     "broker-sigkill": (broker_outage, {"sig": signal.SIGKILL}),
     "state-deleted": (state_deleted, {}),
@@ -249,6 +251,7 @@ QUICK = [
     "kill-9x5-rocksdb",
     "sigterm",
     "rebalance",
+    "rebalance-rocksdb",
     "state-deleted",
     "state-deleted-rocksdb",
 ]

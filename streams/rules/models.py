@@ -53,6 +53,10 @@ class ModelBook:
     def live(self, model: FeedbackModel) -> None:
         self._live = model
 
+    @property
+    def loaded(self) -> bool:
+        return self._live is not None
+
     async def load(self) -> None:
         """Build the shipped model off the event loop, if no model is held yet."""
         if self._live is None:

@@ -93,6 +93,8 @@ def workers_run(count: int, records: list[tuple[str, bytes, bytes]], root: Path)
             s.stop()
         for p in procs:
             systems.stop(p)
+        # As the bench does: a broker that keeps every run's topics slows the later runs.
+        asyncio.run(kafka.delete_topics_with(bootstrap, space.token))
     return {
         "workers": count,
         "events_per_s": round(figures[0].events_per_s, 1),
@@ -213,16 +215,19 @@ def recovery_run(orders: int, store: str, root: Path) -> list[dict[str, Any]]:
     if orders:
         asyncio.run(produce(bootstrap, [(changelog, k, v) for _, k, v in _order_states(orders)]))
     rows = []
-    # The memory store keeps nothing on disk: every start is a new machine's.
-    for phase in PHASES if store.startswith("rocksdb") else ("every start",):
-        row = _start(space, bootstrap, store, orders, phase)
-        proc = row.pop("proc")
-        # a clean stop ends the first two runs (each next one restarts from it); the second
-        # ends with kill -9, which the third restarts from
-        how = signal.SIGKILL if phase == "clean restart" else signal.SIGTERM
-        systems.stop(proc, how, grace=120)
-        rows.append(row)
-        console.print(row)
+    try:
+        # The memory store keeps nothing on disk: every start is a new machine's.
+        for phase in PHASES if store.startswith("rocksdb") else ("every start",):
+            row = _start(space, bootstrap, store, orders, phase)
+            proc = row.pop("proc")
+            # a clean stop ends the first two runs (each next one restarts from it); the second
+            # ends with kill -9, which the third restarts from
+            how = signal.SIGKILL if phase == "clean restart" else signal.SIGTERM
+            systems.stop(proc, how, grace=120)
+            rows.append(row)
+            console.print(row)
+    finally:
+        asyncio.run(kafka.delete_topics_with(bootstrap, space.token))
     return rows
 
 

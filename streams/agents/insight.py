@@ -121,9 +121,8 @@ class Insight:
         """
         settings, windows = self.w.settings, self.w.tables.windows
         published_at = datetime.fromtimestamp(now, UTC)
-        for key in list(windows.keys()):
-            if analytics.window_partition(key) != partition:
-                continue
+        # A comprehension, not list(): list() asks len() first, which RocksDB counts by a scan.
+        for key in [k for k in windows if analytics.window_partition(k) == partition]:
             window = windows.get(key)
             if window is None:
                 continue
@@ -166,10 +165,13 @@ class Insight:
         """
         buckets = self.w.tables.insight_buckets
         oldest = newest - state.RETENTION_SECONDS
-        for key in list(buckets.keys()):
+        expired = []
+        for key in buckets:  # not list(): it asks len() first, a scan with RocksDB
             start, owner = state.parse_bucket_key(key)
             if owner == partition and start < oldest:
-                del buckets[key]
+                expired.append(key)
+        for key in expired:
+            del buckets[key]
 
 
 def care_fact(record: ClassifiedOrder) -> CareFact | None:

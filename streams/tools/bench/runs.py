@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from streams.kafka import clients
 from streams.kafka.io import produce
 from streams.tools.bench import kafka, measure, systems
 from streams.tools.bench.workload import Workload
-from streams.topics import CREATED
+from streams.topics import CREATED, FEEDBACK_CLASSIFIED, FEEDBACK_RECEIVED
 
 
 @dataclass
@@ -129,7 +130,8 @@ def throughput_run(
 
 async def _warm_up(space: systems.RunSpace, bootstrap: str, deadline_s: float) -> int:
     """Send one order at a time until an output appears (every stage is then running);
-    returns how many were sent."""
+    returns how many were sent. ordertriage builds its feedback model in a thread once ready
+    (~2.5 s of CPU, docs/feedback.md): that start-up step is waited for too, by a feedback."""
     probes = Workload(events=500, seed=99, order_prefix="WU").records(space.prefix)
     created = (r for r in probes if r[0].endswith(CREATED))
     producer = clients.producer(bootstrap)
@@ -147,11 +149,42 @@ async def _warm_up(space: systems.RunSpace, bootstrap: str, deadline_s: float) -
             await producer.send_and_wait(topic, value=value, key=key)
             sent += 1
             if await consumer.getmany(timeout_ms=1000):
+                if space.system in ("ordertriage", "baseline"):
+                    await _feedback_answered(space, bootstrap, producer, deadline)
                 return sent
         raise TimeoutError(f"{space.system}: no output within {deadline_s:g}s of starting")
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def _feedback_answered(
+    space: systems.RunSpace, bootstrap: str, producer: AIOKafkaProducer, deadline: float
+) -> None:
+    """One feedback in, until its classified record is out."""
+    consumer = clients.consumer(
+        bootstrap, space.prefix + FEEDBACK_CLASSIFIED, auto_offset_reset="earliest",
+        enable_auto_commit=False, fetch_max_wait_ms=50, metadata_max_age_ms=1000,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        value = orjson.dumps(
+            {
+                "event_id": "WU-FB-1",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "feedback_id": "WU-FB-1",
+                "channel": "email",
+                "customer_id": "WU-C-1",
+                "text": "the parcel arrived late",
+            }
+        )
+        await producer.send_and_wait(space.prefix + FEEDBACK_RECEIVED, value=value, key=b"WU-FB-1")
+        while time.monotonic() < deadline:
+            if await consumer.getmany(timeout_ms=1000):
+                return
+        raise TimeoutError(f"{space.system}: no feedback classified within the warm-up")
+    finally:
+        await consumer.stop()
 
 
 def latency_run(

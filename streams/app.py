@@ -124,7 +124,9 @@ def build(settings: Settings | None = None) -> Worker:
         fetch_coalesce_s=settings.fetch_coalesce_ms / 1000,
         backlog_linger_s=settings.backlog_linger_ms / 1000,
         restore_from=settings.bootstrap if settings.bulk_restore else None,
-        value_cache_entries=settings.rocksdb_value_cache_entries,
+        value_cache_entries=(
+            settings.rocksdb_value_cache_entries if settings.store.startswith("rocksdb") else 0
+        ),
     )
     # Until the rules topic says otherwise: the rules file from settings, else the default.
     rulebook = Rulebook(

@@ -55,7 +55,7 @@ def install(
     changelog_pause.install(app)
     if restore_from is not None:
         bulk_restore.install(app, restore_from)
-    value_cache.install(value_cache_entries)
+    value_cache.install(value_cache_entries, app, registry)
     setup_faust_metrics(app, registry)
     gc_pauses.install(app, metrics.gc_full_pause_seconds, freeze=gc_freeze)
     loop_lag.install(app, metrics.event_loop_lag_seconds)

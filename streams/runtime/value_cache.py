@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from faust import App
 from faust.stores.rocksdb import Store as RocksStore
 from faust.streams import current_event
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class ValueCache:
@@ -60,12 +64,39 @@ class ValueCache:
         self.values.clear()
 
 
-def install(entries: int) -> None:
-    """Give every RocksDB store a cache of ``entries`` decoded values (0: none)."""
+def install(
+    entries: int, app: App | None = None, registry: CollectorRegistry | None = None
+) -> None:
+    """Give every RocksDB store a cache of ``entries`` decoded values (0: none); with ``app``
+    and ``registry``, its lookups are counted when Prometheus scrapes."""
     global _ENTRIES
     _ENTRIES = entries
     if entries > 0:
         _patch_rocksdb_store()
+        if app is not None and registry is not None:
+            registry.register(LookupCollector(app))
+
+
+class LookupCollector(Collector):
+    """``ordertriage_rocksdb_value_cache_lookups_total{table, result}``: hits and misses, read
+    from the caches at scrape time (so an operator can size the setting)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "ordertriage_rocksdb_value_cache_lookups",
+            "Table reads within an event answered by the decoded-value cache (hit) or not",
+            labels=["table", "result"],
+        )
+        for name, table in self.app.tables.items():
+            store = getattr(table, "_data", None)  # a store already made: never make one here
+            cache = store.__dict__.get("_ordertriage_values") if store is not None else None
+            if cache is not None:
+                family.add_metric([name, "hit"], cache.hits)
+                family.add_metric([name, "miss"], cache.misses)
+        yield family
 
 
 _ENTRIES = 0

@@ -42,16 +42,22 @@ def seen(order_id: str) -> CustomerSeen:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Any]:
-    w = build(Settings(store="rocksdb://", data_dir=tmp_path, rocksdb_value_cache_entries=2))
-    table = w.tables.insight_customers
+def worker(tmp_path: Path) -> Any:
+    return build(Settings(store="rocksdb://", data_dir=tmp_path, rocksdb_value_cache_entries=2))
+
+
+@pytest.fixture
+def store(worker: Any) -> Iterator[Any]:
+    table = worker.tables.insight_customers
     yield table.data
     for db in table.data._dbs.values():
         db.close()
     value_cache.install(0)
 
 
-def test_a_written_value_is_read_back_decoded_and_the_database_has_it(store: Any) -> None:
+def test_a_written_value_is_read_back_decoded_and_the_database_has_it(
+    worker: Any, store: Any
+) -> None:
     value = seen("O-1")
     with within_event(0):
         store["C-1"] = value
@@ -59,6 +65,10 @@ def test_a_written_value_is_read_back_decoded_and_the_database_has_it(store: Any
         assert store.get("C-2") is None
     cache = value_cache.cache_of(store)
     assert cache is not None and cache.hits == 2
+    lookups = "ordertriage_rocksdb_value_cache_lookups_total"
+    for result, count in (("hit", 2), ("miss", 1)):  # the miss: C-2, absent
+        labels = {"table": "insight-customers", "result": result}
+        assert worker.registry.get_sample_value(lookups, labels) == count
     # Outside an event the database answers, with what was written.
     assert store["C-1"] == value and store["C-1"] is not value
     with within_event(1):  # another partition's database: not there

@@ -1,4 +1,4 @@
-"""``python -m streams.tools.bench``: the three systems, interleaved, on one broker; table and JSON.
+"""``python -m streams.tools.bench``: the systems, interleaved, on one broker; table and JSON.
 
 Order of work: ``--runs`` rounds of throughput runs (ordertriage first in each round, since its
 produced/input ratio sets the ceiling's fan-out), then the latency runs at half the slowest
@@ -24,7 +24,7 @@ from streams.tools.bench.measure import median
 from streams.tools.bench.runs import LatencyRun, ThroughputRun, latency_run, throughput_run
 from streams.tools.bench.workload import Workload
 
-ORDER = ("ordertriage", "ceiling", "peer")
+ORDER = ("ordertriage", "ceiling", "floor", "peer")
 console = Console(soft_wrap=True, width=120)
 
 
@@ -93,7 +93,8 @@ def main(
     profile: Path | None,
     baseline: Path | None,
 ) -> None:
-    """Ceiling (aiokafka byte copy), ordertriage (the worker), peer (Quix Streams), side by side."""
+    """Ceiling (aiokafka byte copy), floor (the same copy as a Faust agent), ordertriage (the
+    worker), peer (Quix Streams), side by side."""
     chosen = [s for s in ORDER if s in only.split(",")]
     bootstrap = get_settings().bootstrap
     root = json_path.parent.absolute() / "runs"  # logs and data of every run

@@ -70,11 +70,14 @@ def latency_medians(runs: list[LatencyRun], *, cores: str) -> dict[str, float]:
 
 
 def ratios(summary: dict[str, dict[str, float]], figure: str = "events_per_s") -> dict[str, float]:
-    ot = summary.get("ordertriage", {}).get(figure, float("nan"))
+    """ordertriage against each other system; the Faust floor against the ceiling and the peer
+    (what any Faust agent with ordertriage's output count reaches on this machine)."""
+    pairs = [("ordertriage", other) for other in ("ceiling", "floor", "peer", "baseline")]
+    pairs += [("floor", "ceiling"), ("floor", "peer")]
     return {
-        f"ordertriage/{other}": round(ot / summary[other][figure], 2)
-        for other in ("ceiling", "peer", "baseline")
-        if other in summary and summary[other][figure]
+        f"{a}/{b}": round(summary[a][figure] / summary[b][figure], 2)
+        for a, b in pairs
+        if a in summary and b in summary and summary[b][figure]
     }
 
 

@@ -102,7 +102,7 @@ def throughput_run(
         if len(outputs) < len(records):
             raise _fail(space, f"only {len(outputs)}/{len(records)} outputs in {timeout:g}s")
         notes: list[kafka.Record] = []
-        if system != "ceiling":  # its notifications may trail the last classified record
+        if system not in systems.COPIERS:  # notifications may trail the last classified record
             notes = asyncio.run(
                 kafka.read_until(bootstrap, [space.notifications], 10**9, timeout, idle=1)
             )
@@ -114,7 +114,7 @@ def throughput_run(
         sampler.stop()
         systems.stop(proc)
         _discard(space, bootstrap)
-    orders = measure.classifications(outputs, notes) if system != "ceiling" else {}
+    orders = measure.classifications(outputs, notes) if system not in systems.COPIERS else {}
     return ThroughputRun(
         system=system,
         inputs=len(records),

@@ -1,4 +1,4 @@
-"""The three systems under test, each started as its own process on a run's fresh topics."""
+"""The systems under test, each started as its own process on a run's fresh topics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 
 from streams.topics import CLASSIFIED, CREATED, NOTIFICATIONS, STATUS_CHANGED
 
-SYSTEMS = ("ceiling", "ordertriage", "baseline", "peer")
+SYSTEMS = ("ceiling", "floor", "ordertriage", "baseline", "peer")
+#: Systems that copy bytes (no classifications, no notifications); extra copies go to ``copies``.
+COPIERS = ("ceiling", "floor")
 PEER_PYTHON = Path(".cache/bench/peer-venv/bin/python").absolute()
 
 
@@ -68,7 +70,7 @@ def start(
     """Start ``space.system``; its output goes to ``<data>/log``."""
     env = dict(os.environ)
     env.update(env_extra)
-    if space.system in ("ordertriage", "baseline"):
+    if space.system in ("ordertriage", "baseline", "floor"):  # Faust apps, the worker's settings
         env.update(
             {
                 "KAFKA_BOOTSTRAP": bootstrap,
@@ -79,7 +81,14 @@ def start(
                 "ORDERTRIAGE_LOG_LEVEL": "warning",
             }
         )
+    if space.system in ("ordertriage", "baseline"):
         command = [sys.executable, "-m", "streams.cli", "worker"]
+    elif space.system == "floor":
+        command = [
+            sys.executable, "-m", "streams.tools.bench.floor",
+            "--input", space.inputs[0], "--input", space.inputs[1],
+            "--out", space.classified, "--extra", space.copies, "--fanout", f"{fanout:.4f}",
+        ]  # fmt: skip
     elif space.system == "ceiling":
         command = [
             sys.executable, "-m", "streams.tools.bench.ceiling", "--bootstrap", bootstrap,
@@ -107,7 +116,7 @@ def start(
 
 def output_topics(space: RunSpace) -> list[str]:
     """Topics the benchmark creates before the system starts (broker-stamped, see kafka.py)."""
-    if space.system == "ceiling":
+    if space.system in COPIERS:
         return [space.classified, space.copies]
     return [space.classified, space.notifications]
 

@@ -61,3 +61,29 @@ def test_without_runs_near_the_limit_nothing_is_claimed_about_them() -> None:
     assert result["high_load"] is None
     assert not [line for line in report.targets(result) if "near the limit" in line]
     assert "drained rate" not in report.markdown(result)
+
+
+def test_the_faust_floor_is_set_against_the_ceiling_the_peer_and_ordertriage() -> None:
+    result = report.build(
+        inputs=1000,
+        runs=1,
+        rate=200.0,
+        throughput=[
+            throughput("ordertriage", 400.0, 2.0),
+            throughput("ceiling", 5000.0, 0.2),
+            throughput("floor", 1000.0, 0.8),
+            throughput("peer", 1600.0, 0.2),
+        ],
+        latency=[latency("ordertriage", 200.0, 15.0, 90.0)],
+        digests={"agree": True, "values": ["x"], "detail": ""},
+    )
+
+    assert result["ratios"] == {
+        "ordertriage/ceiling": 0.08,
+        "ordertriage/floor": 0.4,
+        "ordertriage/peer": 0.25,
+        "floor/ceiling": 0.2,
+        "floor/peer": 0.62,
+    }
+    assert result["cpu_ratios"]["floor/ceiling"] == 4.0
+    assert "| floor | 1000 |" in report.markdown(result)

@@ -24,6 +24,7 @@ def worker() -> None:
     from streams.apiauth import TokenError
     from streams.app import build
     from streams.kafka.admin import ensure_topics
+    from streams.runtime import write_cache
 
     settings = get_settings()
     w = build(settings)
@@ -50,7 +51,8 @@ def worker() -> None:
     try:
         app.main()
     except SystemExit as exit_:
-        if exit_.code in (0, None):  # Faust stopped, flushed and committed
+        # Faust stopped and committed, and every table write kept on disk is in a changelog.
+        if exit_.code in (0, None) and not write_cache.unflushed(app):
             local_state.mark_clean(appdir)
         raise
 

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from faust import App
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducerDriver
 from faust.transport.producer import ProducerBuffer
 from faust.worker import Worker as FaustWorker
 
@@ -69,9 +70,36 @@ async def _delivered(buffer: ProducerBuffer) -> None:
     await kafka_producer(buffer.app).flush()
 
 
+_stop_kafka_producer = AIOKafkaProducerDriver.on_stop
+
+log = logging.getLogger(__name__)
+
+
+async def _flush_then_stop(self: AIOKafkaProducerDriver) -> None:
+    """At shutdown, send the coalesced tables' waiting writes before the Kafka producer stops.
+
+    Faust stops its producer (and the aiokafka producer under it) before the producer's
+    buffer, whose own stop then flushed with no Kafka producer left ("Cannot flush"), and the
+    consumer's last commit flushes only when it has offsets to commit. So the writes of events
+    processed since the last commit stayed in the record cache: harmless with the memory store,
+    but a RocksDB table kept them on disk while its changelog never got them, and a clean
+    start keeps those tables. Their inputs are not committed, so sending the records now is
+    what any write between two commits does. A failure is logged; the worker then does not
+    mark its stop clean (``write_cache.unflushed``), so the next start rebuilds its tables.
+    """
+    if self._producer is not None:
+        try:
+            await self.buffer.flush()
+        except Exception:
+            log.exception("the last table writes did not reach their changelogs")
+    await _stop_kafka_producer(self)
+
+
 def flush_before_commit() -> None:
-    """Make the commit path's flush complete (see ``_flush_everything``)."""
+    """Make the commit path's flush complete (see ``_flush_everything``), and the last one
+    happen before the Kafka producer stops (``_flush_then_stop``)."""
     ProducerBuffer.flush = _flush_everything  # type: ignore[method-assign]
+    AIOKafkaProducerDriver.on_stop = _flush_then_stop  # type: ignore[method-assign]
 
 
 @dataclass

@@ -96,7 +96,11 @@ class WriteCache:
         self.pending = {**pending, **self.pending}
 
     async def send(self, pending: dict[tuple[int, Any], Any]) -> list[asyncio.Future[Any]]:
-        """Hand ``pending`` (from ``take``) to the producer; the delivery futures."""
+        """Hand ``pending`` (from ``take``) to the producer; the delivery futures (none, and
+        no producer needed, when nothing waits: the buffer's own flush at shutdown runs after
+        the Kafka producer has stopped)."""
+        if not pending:
+            return []
         by_partition: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
         for (partition, key), value in pending.items():
             by_partition[partition].append((key, None if value is _DELETED else value))
@@ -233,6 +237,11 @@ async def flush(app: App | None, barrier: Callable[[], Awaitable[None]] | None =
             raise
         sent += sum(len(pending) for _, pending in by_rank[rank])
     return sent
+
+
+def unflushed(app: App) -> int:
+    """How many of ``app``'s coalesced writes have not been sent to their changelogs."""
+    return sum(len(cache.pending) for cache in _caches.get(app, []))
 
 
 def _restore(

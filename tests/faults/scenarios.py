@@ -227,6 +227,8 @@ SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, object]]] = {
     "trouble": (trouble, {}),
     "kill-9x5": (kill_9, {}),
     "sigterm": (sigterm, {}),
+    # A clean stop keeps the RocksDB tables: their changelogs must hold every write they kept.
+    "sigterm-rocksdb": (sigterm, {"store": "rocksdb://"}),
     "rebalance": (rebalance, {}),
     # Partitions move between two workers' RocksDB stores and their caches of decoded values.
     "rebalance-rocksdb": (rebalance, {"store": "rocksdb://"}),
@@ -250,6 +252,7 @@ QUICK = [
     "kill-9x5",
     "kill-9x5-rocksdb",
     "sigterm",
+    "sigterm-rocksdb",
     "rebalance",
     "rebalance-rocksdb",
     "state-deleted",

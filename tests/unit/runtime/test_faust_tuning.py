@@ -239,3 +239,44 @@ def test_the_coalescing_hook_still_fits_faust_and_aiokafka() -> None:
     assert "self._fetcher = Fetcher(" in inspect.getsource(
         __import__("aiokafka").AIOKafkaConsumer.start
     )
+
+
+async def test_at_shutdown_the_waiting_table_writes_leave_before_the_kafka_producer_stops(
+    monkeypatch: Any,
+) -> None:
+    """Faust stops the Kafka producer before its buffer, whose flush then had no producer: the
+    record cache's writes since the last commit stayed behind (RocksDB kept them, the changelog
+    never got them). Now the flush runs first, while the producer can still send."""
+    from types import SimpleNamespace
+
+    from faust.transport.drivers.aiokafka import Producer
+
+    from streams.runtime import faust_tuning
+
+    steps: list[str] = []
+
+    async def flush() -> None:
+        steps.append("flushed")
+
+    async def stop(self: object) -> None:
+        steps.append("stopped")
+
+    monkeypatch.setattr(faust_tuning, "_stop_kafka_producer", stop)
+    driver = SimpleNamespace(_producer=object(), buffer=SimpleNamespace(flush=flush))
+    await faust_tuning._flush_then_stop(driver)  # type: ignore[arg-type]
+    assert steps == ["flushed", "stopped"]
+
+    # A failed flush is logged and the producer still stops (the stop is not marked clean).
+    async def failing() -> None:
+        raise RuntimeError("broker gone")
+
+    steps.clear()
+    driver.buffer.flush = failing
+    await faust_tuning._flush_then_stop(driver)  # type: ignore[arg-type]
+    assert steps == ["stopped"]
+
+    # Installed on Faust's aiokafka producer, which still has the attributes it relies on.
+    monkeypatch.setattr(Producer, "on_stop", Producer.on_stop)
+    faust_tuning.flush_before_commit()
+    assert Producer.on_stop is faust_tuning._flush_then_stop
+    assert hasattr(Producer, "_producer") or "_producer" in Producer.__annotations__

@@ -61,11 +61,13 @@ async def test_each_changed_key_is_sent_once_with_its_latest_value() -> None:
     table.on_key_set("bob", 1)  # type: ignore[attr-defined]
     table.on_key_del("bob")  # type: ignore[attr-defined]
     assert log == []  # nothing leaves before a flush
+    assert write_cache.unflushed(app) == 2  # type: ignore[arg-type]  # a stop is not clean
     assert cache.coalesced == 5
     assert len(table.sensed) == 7  # Faust's sensors still see every operation
     assert await write_cache.flush(app) == 2  # type: ignore[arg-type]
     assert log == [("staff", "ann", 4), ("staff", "bob", None)]  # None: a tombstone
     assert await write_cache.flush(app) == 0  # type: ignore[arg-type]  # nothing new
+    assert write_cache.unflushed(app) == 0  # type: ignore[arg-type]
 
 
 async def test_a_later_rank_is_sent_only_once_the_earlier_one_is_acknowledged() -> None:
@@ -260,3 +262,20 @@ async def test_the_changelog_gets_one_batch_per_partition_and_its_offsets_record
     await asyncio.gather(*futures, return_exceptions=True)
     # The last offset of each acknowledged batch; nothing for the refused one.
     assert [(tp.partition, offset) for tp, offset in persisted] == [(0, 41), (1, 7)]
+
+
+async def test_a_flush_with_nothing_waiting_needs_no_producer() -> None:
+    """The producer buffer's own flush at shutdown runs after the Kafka producer has stopped:
+    with nothing waiting it must not reach for it (it logged "Cannot flush" at every stop)."""
+    app = FakeApp()
+
+    async def no_producer(table: Any, by_partition: Any) -> list[asyncio.Future[None]]:
+        raise RuntimeError("Cannot flush: no Kafka producer")
+
+    table = FakeTable("staff", [])
+    write_cache.coalesce(app, table, rank=0, sink=no_producer)  # type: ignore[arg-type]
+    assert await write_cache.flush(app) == 0  # type: ignore[arg-type]
+    table.on_key_set("ann", 1)  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="no Kafka producer"):
+        await write_cache.flush(app)  # type: ignore[arg-type]
+    assert write_cache.unflushed(app) == 1  # type: ignore[arg-type]  # kept: not a clean stop

@@ -114,7 +114,7 @@ throughput: install broker ## orders/s through one worker on the local broker (m
 	$(BIN)/python -m streams.tools.throughput --orders $${ORDERS:-5000} --runs $${RUNS:-3}
 
 .PHONY: bench
-bench: install broker ## ordertriage vs a plain aiokafka ceiling vs a Quix Streams peer (~10 min)
+bench: install broker ## ordertriage vs a plain aiokafka ceiling, the same copy on Faust, a Quix Streams peer (~12 min)
 	$(BIN)/python -m streams.tools.bench --events $${EVENTS:-20000} --runs $${RUNS:-3}
 
 .PHONY: bench-scaling

@@ -80,6 +80,7 @@ class Intake:
             if not w.rulebook.ready.is_set():
                 await w.rulebook.ready.wait()
             if not book.ready.is_set():
+                book.wanted.set()  # the shipped model is built on demand (streams.rules.models)
                 await book.ready.wait()  # the models topic read: never classify with a stale one
             message = event.message
             started = time.perf_counter()

@@ -34,14 +34,19 @@ class ModelBook:
     """The live model and the shadow, swapped by reference (a message sees one of each).
 
     Without a model given, the shipped one is loaded when first needed: building it imports
-    scikit-learn and SciPy (~2.5 s of CPU), which a worker's start then does not wait for
-    (:func:`follow` loads it in a thread once the tables are recovered).
+    scikit-learn and SciPy (~2.5 s of CPU), which a worker's start then does not wait for.
+    :func:`follow` builds it in a thread once the tables are recovered and feedback has asked
+    for it (``wanted``): a worker that sees no feedback never pays it, and one catching up on
+    orders after a restart does not pay it then unless feedback comes.
     """
 
     def __init__(self, live: FeedbackModel | None = None) -> None:
         self._live = live
         self.shadow: FeedbackModel | None = None
+        #: The models topic read and a live model held: feedback may be classified.
         self.ready = asyncio.Event()
+        #: Set by the first feedback event: build the shipped model if none is held.
+        self.wanted = asyncio.Event()
 
     @property
     def live(self) -> FeedbackModel:
@@ -73,7 +78,8 @@ class ModelBook:
             log.error("Ignoring the feedback model at %s: %s", position, str(exc)[:300])
             return False
         if record.role == "live" and model is not None:
-            changed, old = model.version != self.live.version, self.live.version
+            old = self._live.version if self._live is not None else None  # not built for this
+            changed = model.version != old
             self.live = model
         else:
             old = self.shadow.version if self.shadow else None
@@ -162,14 +168,40 @@ async def history(settings: Settings) -> list[tuple[int, FeedbackModelPublished 
 async def follow(
     book: ModelBook, settings: Settings, after: Awaitable[object] | None = None
 ) -> None:
-    """Read the models topic from the beginning, set ``ready`` at its end, then keep following.
+    """Read the models topic from the beginning and keep following it; ``ready`` is set once
+    it is read to its end and a live model is held (the shipped one built when ``wanted``).
 
-    ``after``: wait for it (the worker's recovery) before loading the model, so the imports'
-    seconds of CPU do not compete with the start; feedback waits for ``ready`` meanwhile.
+    ``after``: wait for it (the worker's recovery) first, so the imports' seconds of CPU do not
+    compete with the start; feedback waits for ``ready`` meanwhile.
     """
     if after is not None:
         await after
-    await book.load()
+    topic_read = asyncio.Event()
+    tasks = [
+        asyncio.ensure_future(_read_models(book, settings, topic_read)),
+        asyncio.ensure_future(_ready_when_wanted(book, topic_read)),
+    ]
+    try:
+        await asyncio.gather(*tasks)  # a failed build fails the follower, as it did before
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _ready_when_wanted(book: ModelBook, topic_read: asyncio.Event) -> None:
+    await topic_read.wait()
+    if not book.loaded:  # no live model published: the shipped one, once feedback needs it
+        await book.wanted.wait()
+        await book.load()
+    log.info(
+        "Models topic read; live %s, shadow %s",
+        book.live.version,
+        book.shadow.version if book.shadow else None,
+    )
+    book.ready.set()
+
+
+async def _read_models(book: ModelBook, settings: Settings, topic_read: asyncio.Event) -> None:
     name = await ensure_topic(settings, FEEDBACK_MODELS)
     tp = TopicPartition(name, 0)
     consumer = clients.consumer(
@@ -184,17 +216,12 @@ async def follow(
         await consumer.seek_to_beginning(tp)
         end = (await consumer.end_offsets([tp]))[tp]
         if end == 0:
-            book.ready.set()
+            topic_read.set()
         while True:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
                 book.offer(record.value, f"{name}/0/{record.offset}")
-            if not book.ready.is_set() and await consumer.position(tp) >= end:
-                log.info(
-                    "Models topic read; live %s, shadow %s",
-                    book.live.version,
-                    book.shadow.version if book.shadow else None,
-                )
-                book.ready.set()
+            if not topic_read.is_set() and await consumer.position(tp) >= end:
+                topic_read.set()
     finally:
         await consumer.stop()

@@ -82,3 +82,41 @@ def test_a_worker_imports_no_scikit_learn_until_it_builds_a_model() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_the_shipped_model_is_built_only_once_feedback_wants_it(
+    shipped: FeedbackModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that sees no feedback never imports scikit-learn; the first feedback event
+    asks for the model, and feedback is ready once it is built and the topic is read."""
+    import asyncio
+
+    from streams.rules import models
+
+    builds: list[int] = []
+
+    def load() -> FeedbackModel:
+        builds.append(1)
+        return shipped
+
+    monkeypatch.setattr(artifact, "load", load)
+    book, topic_read = ModelBook(), asyncio.Event()
+    readying = asyncio.create_task(models._ready_when_wanted(book, topic_read))
+    topic_read.set()
+    for _ in range(20):  # the event loop turns; nothing asks for the model
+        await asyncio.sleep(0)
+    assert not book.ready.is_set() and not book.loaded and not builds
+    book.wanted.set()  # what the feedback agent does with its first event
+    await asyncio.wait_for(book.ready.wait(), timeout=10)
+    assert book.loaded and builds == [1]
+    await readying
+
+    # A live model published on the topic needs no build, and no feedback to be ready.
+    published = ModelBook()
+    assert published.offer(
+        make_record(other(shipped), "live", "ana", None).model_dump_json().encode(), "0"
+    )
+    topic_read = asyncio.Event()
+    topic_read.set()
+    await asyncio.wait_for(models._ready_when_wanted(published, topic_read), timeout=10)
+    assert published.ready.is_set() and builds == [1]

@@ -24,7 +24,7 @@ def worker() -> None:
     from streams.apiauth import TokenError
     from streams.app import build
     from streams.kafka.admin import ensure_topics
-    from streams.runtime import write_cache
+    from streams.runtime import faust_tuning
 
     settings = get_settings()
     w = build(settings)
@@ -52,7 +52,7 @@ def worker() -> None:
         app.main()
     except SystemExit as exit_:
         # Faust stopped and committed, and every table write kept on disk is in a changelog.
-        if exit_.code in (0, None) and not write_cache.unflushed(app):
+        if exit_.code in (0, None) and not faust_tuning.pending_writes(app):
             local_state.mark_clean(appdir)
         raise
 

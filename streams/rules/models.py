@@ -194,7 +194,7 @@ async def _ready_when_wanted(book: ModelBook, topic_read: asyncio.Event) -> None
         await book.wanted.wait()
         await book.load()
     log.info(
-        "Models topic read; live %s, shadow %s",
+        "Feedback ready: live model %s, shadow %s",
         book.live.version,
         book.shadow.version if book.shadow else None,
     )
@@ -220,8 +220,10 @@ async def _read_models(book: ModelBook, settings: Settings, topic_read: asyncio.
         while True:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
-                book.offer(record.value, f"{name}/0/{record.offset}")
+                # Off the event loop: the first model built imports scikit-learn and SciPy.
+                await asyncio.to_thread(book.offer, record.value, f"{name}/0/{record.offset}")
             if not topic_read.is_set() and await consumer.position(tp) >= end:
+                log.info("Models topic read to offset %d", end)
                 topic_read.set()
     finally:
         await consumer.stop()

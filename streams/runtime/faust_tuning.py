@@ -13,13 +13,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from faust import App
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducerDriver
 from faust.transport.producer import ProducerBuffer
 from faust.worker import Worker as FaustWorker
 
 from streams.runtime.write_cache import flush as flush_table_writes
-from streams.runtime.write_cache import kafka_producer
+from streams.runtime.write_cache import kafka_producer, unflushed
 
 
 def no_startup_spinner() -> None:
@@ -70,36 +70,64 @@ async def _delivered(buffer: ProducerBuffer) -> None:
     await kafka_producer(buffer.app).flush()
 
 
-_stop_kafka_producer = AIOKafkaProducerDriver.on_stop
-
 log = logging.getLogger(__name__)
 
+#: How long a stopping worker waits for its last table writes to be acknowledged (below the
+#: StatefulSet's 60 s grace period); past it the stop is not marked clean.
+LAST_FLUSH_TIMEOUT_S = 30.0
 
-async def _flush_then_stop(self: AIOKafkaProducerDriver) -> None:
-    """At shutdown, send the coalesced tables' waiting writes before the Kafka producer stops.
+_faust_consumer_on_stop = FaustConsumer.on_stop
+_faust_buffer_on_stop = ProducerBuffer.on_stop
 
-    Faust stops its producer (and the aiokafka producer under it) before the producer's
-    buffer, whose own stop then flushed with no Kafka producer left ("Cannot flush"), and the
-    consumer's last commit flushes only when it has offsets to commit. So the writes of events
-    processed since the last commit stayed in the record cache: harmless with the memory store,
-    but a RocksDB table kept them on disk while its changelog never got them, and a clean
-    start keeps those tables. Their inputs are not committed, so sending the records now is
-    what any write between two commits does. A failure is logged; the worker then does not
-    mark its stop clean (``write_cache.unflushed``), so the next start rebuilds its tables.
+
+async def _commit_then_flush(self: FaustConsumer) -> None:
+    """At shutdown, after the consumer's last commit, send the coalesced tables' waiting writes
+    while this worker still owns their partitions.
+
+    Faust's last commit flushes only when it has offsets to commit, so the writes of events
+    processed since then (not committed: they will be read again) stayed in the record cache,
+    and the buffer's own flush at the producer's stop came after the Kafka producer had gone
+    ("Cannot flush: no Kafka producer" at every stop). The memory store loses them harmlessly;
+    a RocksDB table kept them on disk without their changelog records, and a clean start keeps
+    those tables. Sending them here is what a write between two commits does; sending them any
+    later, once the consumer has left the group, would let a record of a partition's former
+    owner land after its new owner's (the ``rebalance`` fault scenario lost three status changes
+    that way). The agents have stopped by now; what is still unsent when the worker exits
+    (a failed or timed-out flush, a timer's write) keeps the stop from being marked clean
+    (:func:`pending_writes`).
     """
-    if self._producer is not None:
-        try:
-            await self.buffer.flush()
-        except Exception:
-            log.exception("the last table writes did not reach their changelogs")
-    await _stop_kafka_producer(self)
+    await _faust_consumer_on_stop(self)
+    try:
+        await asyncio.wait_for(self.app.producer.flush(), LAST_FLUSH_TIMEOUT_S)
+    except Exception:
+        log.exception("the last table writes did not reach their changelogs")
+
+
+async def _stop_buffer(self: ProducerBuffer) -> None:
+    """The producer buffer's stop, which Faust runs after the Kafka producer's: flush only if a
+    producer is left; otherwise say what stays unsent (read again by the next owner) once."""
+    if getattr(self.app.producer, "_producer", None) is not None:
+        await _faust_buffer_on_stop(self)
+    elif waiting := pending_writes(self.app):
+        log.warning(
+            "%d table writes and messages not sent at shutdown: their inputs are not committed,"
+            " and the local tables are rebuilt at the next start",
+            waiting,
+        )
+
+
+def pending_writes(app: App) -> int:
+    """Table writes (coalesced) and messages (Faust's buffer) not yet handed to Kafka."""
+    buffer = getattr(app.producer, "buffer", None)
+    return unflushed(app) + (buffer.size if buffer is not None else 0)
 
 
 def flush_before_commit() -> None:
     """Make the commit path's flush complete (see ``_flush_everything``), and the last one
-    happen before the Kafka producer stops (``_flush_then_stop``)."""
+    happen while the stopping worker still owns its partitions (``_commit_then_flush``)."""
     ProducerBuffer.flush = _flush_everything  # type: ignore[method-assign]
-    AIOKafkaProducerDriver.on_stop = _flush_then_stop  # type: ignore[method-assign]
+    FaustConsumer.on_stop = _commit_then_flush  # type: ignore[method-assign]
+    ProducerBuffer.on_stop = _stop_buffer  # type: ignore[method-assign]
 
 
 @dataclass

@@ -241,42 +241,71 @@ def test_the_coalescing_hook_still_fits_faust_and_aiokafka() -> None:
     )
 
 
-async def test_at_shutdown_the_waiting_table_writes_leave_before_the_kafka_producer_stops(
+async def test_at_shutdown_the_waiting_table_writes_leave_after_the_last_commit(
     monkeypatch: Any,
 ) -> None:
-    """Faust stops the Kafka producer before its buffer, whose flush then had no producer: the
-    record cache's writes since the last commit stayed behind (RocksDB kept them, the changelog
-    never got them). Now the flush runs first, while the producer can still send."""
+    """Faust's last commit flushes only when it has offsets to commit, and the buffer's own
+    flush came after the Kafka producer had stopped: the record cache's writes since the last
+    commit stayed behind (RocksDB kept them, the changelog never got them). Now they leave
+    right after the consumer's last commit, while this worker still owns their partitions."""
     from types import SimpleNamespace
 
-    from faust.transport.drivers.aiokafka import Producer
+    from faust.transport.consumer import Consumer
+    from faust.transport.producer import ProducerBuffer
 
     from streams.runtime import faust_tuning
 
     steps: list[str] = []
 
+    async def committed(self: object) -> None:
+        steps.append("committed")
+
     async def flush() -> None:
         steps.append("flushed")
 
-    async def stop(self: object) -> None:
-        steps.append("stopped")
+    monkeypatch.setattr(faust_tuning, "_faust_consumer_on_stop", committed)
+    consumer = SimpleNamespace(app=SimpleNamespace(producer=SimpleNamespace(flush=flush)))
+    await faust_tuning._commit_then_flush(consumer)  # type: ignore[arg-type]
+    assert steps == ["committed", "flushed"]
 
-    monkeypatch.setattr(faust_tuning, "_stop_kafka_producer", stop)
-    driver = SimpleNamespace(_producer=object(), buffer=SimpleNamespace(flush=flush))
-    await faust_tuning._flush_then_stop(driver)  # type: ignore[arg-type]
-    assert steps == ["flushed", "stopped"]
-
-    # A failed flush is logged and the producer still stops (the stop is not marked clean).
+    # A failed flush is logged, and the stop goes on (it is then not marked clean).
     async def failing() -> None:
         raise RuntimeError("broker gone")
 
     steps.clear()
-    driver.buffer.flush = failing
-    await faust_tuning._flush_then_stop(driver)  # type: ignore[arg-type]
-    assert steps == ["stopped"]
+    consumer.app.producer.flush = failing
+    await faust_tuning._commit_then_flush(consumer)  # type: ignore[arg-type]
+    assert steps == ["committed"]
 
-    # Installed on Faust's aiokafka producer, which still has the attributes it relies on.
-    monkeypatch.setattr(Producer, "on_stop", Producer.on_stop)
+    # Installed on Faust's classes, which still have what the hooks rely on.
+    monkeypatch.setattr(Consumer, "on_stop", Consumer.on_stop)
+    monkeypatch.setattr(ProducerBuffer, "on_stop", ProducerBuffer.on_stop)
+    monkeypatch.setattr(ProducerBuffer, "flush", ProducerBuffer.flush)
     faust_tuning.flush_before_commit()
-    assert Producer.on_stop is faust_tuning._flush_then_stop
-    assert hasattr(Producer, "_producer") or "_producer" in Producer.__annotations__
+    assert Consumer.on_stop is faust_tuning._commit_then_flush
+    assert ProducerBuffer.on_stop is faust_tuning._stop_buffer
+
+
+async def test_the_buffer_stopping_after_the_kafka_producer_reports_what_stays_unsent(
+    caplog: Any,
+) -> None:
+    """No "Cannot flush" traceback at every stop: with the Kafka producer gone, the buffer's
+    stop counts what is left (the stop is then not clean) instead of trying to send it."""
+    from types import SimpleNamespace
+
+    from streams.runtime import faust_tuning, write_cache
+
+    class App:
+        producer = SimpleNamespace(_producer=None, buffer=SimpleNamespace(size=0))
+
+    app = App()
+    buffer = SimpleNamespace(app=app, size=0)
+    await faust_tuning._stop_buffer(buffer)  # type: ignore[arg-type]
+    assert faust_tuning.pending_writes(app) == 0  # type: ignore[arg-type]
+    assert "not sent at shutdown" not in caplog.text
+
+    app.producer.buffer.size = 2  # two messages Faust's buffer still holds
+    await faust_tuning._stop_buffer(buffer)  # type: ignore[arg-type]
+    assert faust_tuning.pending_writes(app) == 2  # type: ignore[arg-type]
+    assert write_cache.unflushed(app) == 0  # type: ignore[arg-type]
+    assert "2 table writes and messages not sent at shutdown" in caplog.text

@@ -14,12 +14,13 @@ def latency(system: str, rate: float, p50: float, p99: float) -> LatencyRun:
     return LatencyRun(system, rate, p50, p99, p99 * 1.5, 1000, p99_settled_ms=p99, cores=0.9)
 
 
-def build(high: list[LatencyRun]) -> dict:
+def build(high: list[LatencyRun], runs: list[ThroughputRun] | None = None) -> dict:
     return report.build(
         inputs=1000,
         runs=1,
         rate=200.0,
-        throughput=[
+        throughput=runs
+        or [
             throughput("ordertriage", 400.0, 2.0),
             throughput("ceiling", 5000.0, 0.2),
             throughput("peer", 1500.0, 0.2),
@@ -64,18 +65,14 @@ def test_without_runs_near_the_limit_nothing_is_claimed_about_them() -> None:
 
 
 def test_the_faust_floor_is_set_against_the_ceiling_the_peer_and_ordertriage() -> None:
-    result = report.build(
-        inputs=1000,
-        runs=1,
-        rate=200.0,
-        throughput=[
+    result = build(
+        [],
+        [
             throughput("ordertriage", 400.0, 2.0),
             throughput("ceiling", 5000.0, 0.2),
             throughput("floor", 1000.0, 0.8),
             throughput("peer", 1600.0, 0.2),
         ],
-        latency=[latency("ordertriage", 200.0, 15.0, 90.0)],
-        digests={"agree": True, "values": ["x"], "detail": ""},
     )
 
     assert result["ratios"] == {

@@ -96,9 +96,8 @@ class WriteCache:
         self.pending = {**pending, **self.pending}
 
     async def send(self, pending: dict[tuple[int, Any], Any]) -> list[asyncio.Future[Any]]:
-        """Hand ``pending`` (from ``take``) to the producer; the delivery futures (none, and
-        no producer needed, when nothing waits: the buffer's own flush at shutdown runs after
-        the Kafka producer has stopped)."""
+        """Hand ``pending`` (from ``take``) to the producer; the delivery futures (none, and no
+        producer asked for, when nothing of this table waits)."""
         if not pending:
             return []
         by_partition: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
